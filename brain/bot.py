@@ -1,0 +1,77 @@
+"""A bot: its folder loaded (domain, rules, actions, NLU model) and ready to answer.
+
+``Bot.respond`` is the whole brain for one message: session expiry, NLU (or a button
+payload ``/intent{"entity": "value"}``, which bypasses it), then the dialogue engine.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Mapping
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from brain.actions import load_actions
+from brain.dialogue.domain_reader import load_domain
+from brain.dialogue.engine import DialogueEngine, TurnResult
+from brain.dialogue.events import UserUttered
+from brain.dialogue.rules import load_rules
+from brain.dialogue.session import start_session_if_due
+from brain.dialogue.tracker import Tracker
+from brain.nlu import NluModel, ParseResult, load_model
+
+__all__ = ["Bot", "parse_payload"]
+
+_PAYLOAD = re.compile(r"^/(?P<intent>[A-Za-z_][\w\-./]*)(?P<entities>\{.*\})?$", re.S)
+
+
+def parse_payload(text: str) -> ParseResult | None:
+    """The parse of a button payload such as ``/affirm`` or ``/inform{"order_id": "4471"}``."""
+    match = _PAYLOAD.match(text.strip())
+    if match is None:
+        return None
+    entities = []
+    if match.group("entities"):
+        try:
+            values = json.loads(match.group("entities"))
+        except json.JSONDecodeError:
+            return None
+        if not isinstance(values, dict):
+            return None
+        entities = [{"entity": k, "value": v, "text": str(v), "start": 0, "end": 0,
+                     "confidence": 1.0, "extractor": "payload"} for k, v in values.items()]
+    intent = match.group("intent")
+    return {"text": text, "intent": {"name": intent, "confidence": 1.0},
+            "intent_ranking": [{"name": intent, "confidence": 1.0}], "entities": entities,
+            "nlu_fallback": False, "ambiguous": False, "fallback_reason": None}
+
+
+class Bot:
+    def __init__(self, nlu: NluModel, engine: DialogueEngine) -> None:
+        self.nlu = nlu
+        self.engine = engine
+
+    @classmethod
+    def load(cls, bot_dir: Path, *, model_path: Path | None = None,
+             clients: Mapping[str, Any] | None = None) -> Bot:
+        """Load a bot folder; ``model_path`` defaults to the newest model in the folder."""
+        engine = DialogueEngine(load_domain(bot_dir), load_rules(bot_dir), load_actions(bot_dir),
+                                clients)
+        return cls(load_model(model_path or bot_dir), engine)
+
+    def new_tracker(self, conversation_id: str) -> Tracker:
+        return Tracker(conversation_id, self.engine.domain.initial_slots())
+
+    def respond(self, tracker: Tracker, text: str, *, channel: str | None = None,
+                message_id: str = "", now: float | None = None) -> TurnResult:
+        """Handle one user message (text or button payload) and return the bot's reply."""
+        now = time.time() if now is None else now
+        start_session_if_due(tracker, self.engine.domain.session, now)
+        when = datetime.fromtimestamp(now, ZoneInfo(self.nlu.config.timezone))
+        parse = parse_payload(text) or self.nlu.parse(text, reference_time=when)
+        message = UserUttered(timestamp=now, text=text, parse=parse, message_id=message_id)
+        return self.engine.handle(tracker, message, channel=channel)

@@ -1,0 +1,246 @@
+"""One turn of dialogue: a parsed user message in, bot messages and tracker events out.
+
+Precedence, as the policy contract says: handoff active (silent) → rules → active form →
+intent-to-response mapping (``utter_<intent>``) → staged fallback. With a form active the
+order refines to: rules conditioned on that form → an answer to the form's question →
+fallback if the message was not understood → digression (other rules, or an intent's
+response) followed by the form's question again → the question again.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from brain.actions import ActionRegistry
+from brain.actions.context import OutgoingMessage
+from brain.dialogue.action_runner import ActionRunner
+from brain.dialogue.domain import Domain
+from brain.dialogue.events import (
+    ActionExecuted,
+    BotUttered,
+    Event,
+    FallbackTriggered,
+    FormDeactivated,
+    HandoffStarted,
+    SessionStarted,
+    UserUttered,
+)
+from brain.dialogue.forms import activate_form, ask_requested_slot, continue_form, fills_requested
+from brain.dialogue.responses import ResponseRenderer, humanise_intent
+from brain.dialogue.rule_matching import LogRecord, predict_next
+from brain.dialogue.rules import Rule
+from brain.dialogue.tracker import Tracker
+
+__all__ = ["BUILTIN_ACTIONS", "DialogueEngine", "TurnResult"]
+
+_log = logging.getLogger("parley.brain.dialogue.engine")
+BUILTIN_ACTIONS = ("action_listen", "action_restart", "action_deactivate_loop", "action_handoff")
+_MAX_ACTIONS_PER_TURN = 12
+# Names under which fallback stages appear in a turn's actions (and in conversation tests).
+_FALLBACK_ACTIONS = {1: "action_ask_affirmation", 2: "action_ask_rephrase", 3: "action_handoff"}
+_DEFAULT_TEXT = {
+    "utter_default": "Sorry, I didn't understand that.",
+    "utter_did_you_mean": "Sorry, I'm not sure I understood. Did you mean one of these?",
+    "utter_ask_rephrase": "I still didn't get that. Could you say it in other words?",
+    "utter_handoff": "Let me hand you over to a person. Someone will be with you shortly.",
+    "utter_action_failed": "Sorry, something went wrong on my side. Please try again.",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class TurnResult:
+    messages: tuple[OutgoingMessage, ...]
+    actions: tuple[str, ...]
+
+
+class DialogueEngine:
+    """The bot's behaviour: domain, rules and actions; stateless between turns."""
+
+    def __init__(self, domain: Domain, rules: Sequence[Rule], actions: ActionRegistry,
+                 clients: Mapping[str, Any] | None = None) -> None:
+        self.domain = domain
+        self.rules = list(rules)
+        self.renderer = ResponseRenderer(domain)
+        self.runner = ActionRunner(actions, clients or {})
+
+    def handle(self, tracker: Tracker, message: UserUttered, *, channel: str | None = None
+               ) -> TurnResult:
+        """Apply ``message`` to ``tracker`` and run the bot's reaction to it."""
+        session_start = not any(isinstance(e, UserUttered) for e in tracker.current_session())
+        turn = _Turn(self, tracker, channel, message, session_start)
+        tracker.apply(message)
+        if tracker.handoff:
+            return turn.result()
+        parse = message.parse
+        understood = not (parse.get("nlu_fallback") or parse.get("ambiguous"))
+        if tracker.active_form:
+            self._with_form(turn, message, understood)
+        elif understood:
+            tracker.reset_fallback()
+            if not self._run_rules(turn) and not self._mapped_response(turn, message):
+                turn.run_action("utter_default")
+        else:
+            self._fallback(turn, message)
+        return turn.result()
+
+    def _with_form(self, turn: _Turn, message: UserUttered, understood: bool) -> None:
+        tracker = turn.tracker
+        if understood and self._run_rules(turn, form_conditioned_only=True):
+            tracker.reset_fallback()
+        elif fills_requested(self.domain, tracker, message):
+            tracker.reset_fallback()
+            turn.run_action(tracker.active_form or "")
+            self._run_rules(turn)
+        elif not understood:
+            self._fallback(turn, message)
+        else:
+            tracker.reset_fallback()
+            if self._run_rules(turn, form_conditioned_only=False) or self._mapped_response(
+                    turn, message):
+                if tracker.active_form and not turn.asked_form:
+                    ask_requested_slot(turn, self.domain)
+            else:
+                turn.run_action(tracker.active_form or "")
+
+    def _run_rules(self, turn: _Turn, form_conditioned_only: bool | None = None) -> bool:
+        """Run rule predictions until the rules say to listen; True if any action ran.
+
+        After a rule's last action the bot listens, unless the rule says
+        ``wait_for_user_input: false`` or a form has just ended (its submit rules go on).
+        """
+        ran = False
+        for _ in range(_MAX_ACTIONS_PER_TURN):
+            prediction = predict_next(self.rules, turn.log, slots=turn.tracker.slots,
+                                      form_conditioned_only=form_conditioned_only)
+            if prediction is None or prediction.action == "action_listen":
+                break
+            turn.run_action(prediction.action)
+            ran = True
+            form_conditioned_only = None  # a rule's continuation may be any rule
+            form_ended = turn.log[-1].kind == "active_loop" and turn.log[-1].value is None
+            if prediction.last_step and prediction.rule.wait_for_user_input and not form_ended:
+                break
+        return ran
+
+    def _mapped_response(self, turn: _Turn, message: UserUttered) -> bool:
+        name = f"utter_{message.intent}"
+        if message.intent and self.renderer.has(name):
+            turn.run_action(name)
+            return True
+        return False
+
+    def _fallback(self, turn: _Turn, message: UserUttered) -> None:
+        stage = min(turn.tracker.fallback_stage + 1, 3)
+        turn.apply(FallbackTriggered(stage=stage))
+        turn.actions.append(_FALLBACK_ACTIONS[stage])
+        if stage == 1:
+            ranking = [r for r in message.parse.get("intent_ranking", [])
+                       if r["name"] not in ("out_of_scope", None)][:3]
+            buttons = [{"title": humanise_intent(r["name"]), "payload": f"/{r['name']}"}
+                       for r in ranking]
+            turn.utter_or_default("utter_did_you_mean", buttons=buttons)
+        elif stage == 2:
+            turn.utter_or_default("utter_ask_rephrase")
+        else:
+            turn.actions.pop()
+            turn.run_action("action_handoff")
+
+
+class _Turn:
+    """The state of one turn: its log for rule matching and the messages produced."""
+
+    def __init__(self, engine: DialogueEngine, tracker: Tracker, channel: str | None,
+                 message: UserUttered, session_start: bool) -> None:
+        self.engine, self.tracker, self.channel, self.message = engine, tracker, channel, message
+        self.messages: list[OutgoingMessage] = []
+        self.actions: list[str] = []
+        self.asked_form = False
+        self.log: list[LogRecord] = []
+        self.log.append(LogRecord("intent", message.intent, dict(tracker.slots),
+                                  tracker.active_form, session_start))
+
+    def result(self) -> TurnResult:
+        return TurnResult(tuple(self.messages), tuple(self.actions))
+
+    def apply(self, event: Event) -> None:
+        self.tracker.apply(event)
+
+    def record(self, kind: str, value: Any) -> None:
+        self.log.append(LogRecord(kind, value, dict(self.tracker.slots), self.tracker.active_form))
+
+    def _seed(self) -> str:
+        return f"{self.tracker.conversation_id}:{len(self.tracker.events)}"
+
+    def send(self, message: OutgoingMessage) -> None:
+        self.messages.append(message)
+        self.apply(BotUttered(timestamp=self.message.timestamp, text=message.text,
+                              buttons=message.buttons, response=message.response))
+
+    def render(self, response: str, extra: Mapping[str, Any] | None = None
+               ) -> OutgoingMessage | None:
+        return self.engine.renderer.render(response, slots=self.tracker.slots,
+                                           channel=self.channel, seed=self._seed(),
+                                           conversation_id=self.tracker.conversation_id,
+                                           extra=extra)
+
+    def utter(self, response: str, extra: dict[str, Any] | None = None) -> bool:
+        message = self.render(response, extra)
+        if message is None:
+            return False
+        if response.startswith("utter_ask_"):
+            self.asked_form = True
+        self.send(message)
+        return True
+
+    def say(self, text: str) -> None:
+        self.send(OutgoingMessage(text))
+
+    def utter_or_default(self, response: str, buttons: list[dict[str, str]] | None = None
+                         ) -> None:
+        message = self.render(response)
+        if message is None:
+            text = _DEFAULT_TEXT.get(response, "Sorry, I didn't understand that.")
+            message = OutgoingMessage(text, response=response)
+        if buttons:
+            message = OutgoingMessage(message.text, tuple(buttons), message.image,
+                                      message.response)
+        self.send(message)
+
+    def validate(self, slot: str, value: Any) -> tuple[bool, Any]:
+        return self.engine.runner.validate(self, slot, value)
+
+    def run_action(self, name: str) -> None:
+        """Run any kind of action: response, form, built-in or custom."""
+        self.actions.append(name)
+        domain = self.engine.domain
+        if name in domain.forms:
+            if self.tracker.active_form == name:
+                continue_form(self, domain, self.message)
+            else:
+                activate_form(self, domain, domain.forms[name], self.message)
+            return
+        self.apply(ActionExecuted(timestamp=self.message.timestamp, name=name))
+        self.record("action", name)
+        if name.startswith("utter_"):
+            if name in _DEFAULT_TEXT:
+                self.utter_or_default(name)
+            elif not self.utter(name):
+                _log.error("conversation %s: no response %s in the domain",
+                           self.tracker.conversation_id, name)
+        elif name in BUILTIN_ACTIONS:
+            self._builtin(name)
+        else:
+            self.engine.runner.run(self, name)
+
+    def _builtin(self, name: str) -> None:
+        if name == "action_deactivate_loop" and self.tracker.active_form:
+            self.apply(FormDeactivated(name=self.tracker.active_form, completed=False))
+            self.record("active_loop", None)
+        elif name == "action_restart":
+            self.apply(SessionStarted(timestamp=self.message.timestamp))
+        elif name == "action_handoff":
+            self.utter_or_default("utter_handoff")
+            self.apply(HandoffStarted(reason=self.message.intent or "fallback"))

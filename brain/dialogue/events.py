@@ -1,0 +1,140 @@
+"""The events a conversation is made of; the tracker is their log.
+
+Every event is a frozen dataclass with a ``type`` tag and round-trips through JSON
+(``to_dict`` / ``event_from_dict``), so a tracker can live in Redis between turns.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any, ClassVar
+
+__all__ = [
+    "ActionExecuted",
+    "ActionFailed",
+    "BotUttered",
+    "Event",
+    "FallbackTriggered",
+    "FormActivated",
+    "FormDeactivated",
+    "HandoffEnded",
+    "HandoffStarted",
+    "SessionStarted",
+    "SlotSet",
+    "UserUttered",
+    "event_from_dict",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """Base of all events; ``timestamp`` is seconds since the epoch."""
+
+    type: ClassVar[str] = "event"
+    timestamp: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"type": self.type, **asdict(self)}
+
+
+@dataclass(frozen=True, slots=True)
+class UserUttered(Event):
+    """A user message with its parse (intent, entities, fallback flags)."""
+
+    type: ClassVar[str] = "user"
+    text: str = ""
+    parse: dict[str, Any] = field(default_factory=dict)
+    message_id: str = ""
+
+    @property
+    def intent(self) -> str | None:
+        name: str | None = self.parse.get("intent", {}).get("name")
+        return name
+
+
+@dataclass(frozen=True, slots=True)
+class BotUttered(Event):
+    """A message the bot sent: text, buttons (title/payload dicts) and the response name."""
+
+    type: ClassVar[str] = "bot"
+    text: str = ""
+    buttons: tuple[dict[str, str], ...] = ()
+    response: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ActionExecuted(Event):
+    type: ClassVar[str] = "action"
+    name: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ActionFailed(Event):
+    """A custom action raised; its events were discarded and the user was told."""
+
+    type: ClassVar[str] = "action_failed"
+    name: str = ""
+    error: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class SlotSet(Event):
+    type: ClassVar[str] = "slot"
+    name: str = ""
+    value: Any = None
+
+
+@dataclass(frozen=True, slots=True)
+class FormActivated(Event):
+    type: ClassVar[str] = "form_start"
+    name: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class FormDeactivated(Event):
+    """The active form ended: ``completed`` (all slots filled) or cancelled."""
+
+    type: ClassVar[str] = "form_stop"
+    name: str = ""
+    completed: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class FallbackTriggered(Event):
+    """A fallback stage was reached (1: did you mean, 2: rephrase, 3: handoff)."""
+
+    type: ClassVar[str] = "fallback"
+    stage: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class HandoffStarted(Event):
+    type: ClassVar[str] = "handoff"
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class HandoffEnded(Event):
+    type: ClassVar[str] = "handback"
+
+
+@dataclass(frozen=True, slots=True)
+class SessionStarted(Event):
+    type: ClassVar[str] = "session_start"
+
+
+_TYPES: dict[str, type[Event]] = {cls.type: cls for cls in (
+    UserUttered, BotUttered, ActionExecuted, ActionFailed, SlotSet, FormActivated,
+    FormDeactivated, FallbackTriggered, HandoffStarted, HandoffEnded, SessionStarted)}
+
+
+def event_from_dict(data: dict[str, Any]) -> Event:
+    """Rebuild an event from ``to_dict`` output; unknown types raise ``ValueError``."""
+    cls = _TYPES.get(data.get("type", ""))
+    if cls is None:
+        raise ValueError(f"unknown event type {data.get('type')!r}")
+    names = {f.name for f in fields(cls)}
+    values = {k: v for k, v in data.items() if k in names}
+    if cls is BotUttered:
+        values["buttons"] = tuple(values.get("buttons", ()))
+    return cls(**values)

@@ -1,0 +1,104 @@
+"""Forms: ask for each required slot in turn, validate answers, finish when all are set.
+
+Validation is by slot type first (``coerce_slot_value``), then by the bot's
+``validate_<slot>`` action if it has one. An invalid answer is re-asked with a reason:
+the validator's own message, or ``utter_invalid_<slot>``, or a generic line naming what
+was expected. The question for a slot is ``utter_ask_<form>_<slot>`` or ``utter_ask_<slot>``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from brain.dialogue.domain import Domain, Form
+from brain.dialogue.events import Event, FormActivated, FormDeactivated, SlotSet, UserUttered
+from brain.dialogue.slot_filling import coerce_slot_value, mapped_values
+from brain.dialogue.tracker import REQUESTED_SLOT, Tracker
+
+__all__ = ["FormTurn", "activate_form", "ask_requested_slot", "continue_form", "fills_requested"]
+
+
+class FormTurn(Protocol):
+    """What a form needs from the turn it runs in (``engine._Turn``)."""
+
+    tracker: Tracker
+
+    def apply(self, event: Event) -> None: ...
+    def record(self, kind: str, value: Any) -> None: ...
+    def utter(self, response: str, extra: dict[str, Any] | None = None) -> bool: ...
+    def say(self, text: str) -> None: ...
+    def validate(self, slot: str, value: Any) -> tuple[bool, Any]: ...
+
+
+def fills_requested(domain: Domain, tracker: Tracker, message: UserUttered) -> bool:
+    """Does ``message`` give a value to the slot the active form asked for?"""
+    requested = tracker.requested_slot
+    return requested is not None and requested in mapped_values(domain, tracker, message)
+
+
+def activate_form(turn: FormTurn, domain: Domain, form: Form, message: UserUttered | None) -> None:
+    turn.apply(FormActivated(name=form.name))
+    turn.record("action", form.name)
+    values = mapped_values(domain, turn.tracker, message, trigger_form=form.name) if message else {}
+    _take_values(turn, domain, form, values, announce_invalid=False)
+    if not _ask_or_finish(turn, domain, form):
+        # Recorded after the question: a form that completes at once (every slot given in
+        # the first message) leaves only "action, active_loop: null" for submit rules.
+        turn.record("active_loop", form.name)
+
+
+def continue_form(turn: FormTurn, domain: Domain, message: UserUttered) -> None:
+    """The active form's step for a message that answers it."""
+    form = domain.forms[turn.tracker.active_form or ""]
+    turn.record("action", form.name)
+    values = mapped_values(domain, turn.tracker, message)
+    _take_values(turn, domain, form, values, announce_invalid=True)
+    _ask_or_finish(turn, domain, form)
+
+
+def ask_requested_slot(turn: FormTurn, domain: Domain) -> None:
+    """Re-ask the active form's current question (after a digression)."""
+    form = domain.forms.get(turn.tracker.active_form or "")
+    requested = turn.tracker.requested_slot
+    if form is not None and requested is not None:
+        _ask(turn, form, requested)
+
+
+def _take_values(turn: FormTurn, domain: Domain, form: Form, values: dict[str, Any],
+                 *, announce_invalid: bool) -> None:
+    """Set every mapped slot that is valid; a mapped slot already set is a correction."""
+    requested = turn.tracker.requested_slot
+    for name, raw in values.items():
+        value, reason = coerce_slot_value(domain.slots[name], raw)
+        if reason is not None:
+            if announce_invalid or name == requested:
+                _reject(turn, name, raw, reason)
+            continue
+        if name in form.required_slots:
+            accepted, value = turn.validate(name, value)
+            if not accepted:
+                continue
+        turn.apply(SlotSet(name=name, value=value))
+
+
+def _reject(turn: FormTurn, slot: str, raw: Any, reason: str) -> None:
+    if not turn.utter(f"utter_invalid_{slot}", {"value": raw, "reason": reason}):
+        turn.say(f"Sorry, \"{raw}\" is not a valid {slot.replace('_', ' ')}: {reason}.")
+
+
+def _ask_or_finish(turn: FormTurn, domain: Domain, form: Form) -> bool:
+    """Ask for the first missing slot, or end the form; True if it ended."""
+    missing = [s for s in form.required_slots if turn.tracker.slots.get(s) is None]
+    if missing:
+        if turn.tracker.requested_slot != missing[0]:
+            turn.apply(SlotSet(name=REQUESTED_SLOT, value=missing[0]))
+        _ask(turn, form, missing[0])
+        return False
+    turn.apply(FormDeactivated(name=form.name, completed=True))
+    turn.record("active_loop", None)
+    return True
+
+
+def _ask(turn: FormTurn, form: Form, slot: str) -> None:
+    if not (turn.utter(f"utter_ask_{form.name}_{slot}") or turn.utter(f"utter_ask_{slot}")):
+        turn.say(f"What is the {slot.replace('_', ' ')}?")

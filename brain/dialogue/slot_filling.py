@@ -1,0 +1,105 @@
+"""Slot mappings (which message fills which slot) and slot types (what a valid value is)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from brain.dialogue.domain import Domain, Slot, SlotMapping
+from brain.dialogue.events import UserUttered
+from brain.dialogue.tracker import Tracker
+
+__all__ = ["coerce_slot_value", "mapped_values"]
+
+_TRUE = {"yes", "y", "true", "yeah", "yep", "sure", "ok", "okay", "correct", "1"}
+_FALSE = {"no", "n", "false", "nope", "nah", "0", "incorrect"}
+
+
+def mapped_values(domain: Domain, tracker: Tracker, message: UserUttered, *,
+                  trigger_form: str | None = None) -> dict[str, Any]:
+    """Values that ``message`` gives to slots under their mappings, in the current state.
+
+    ``trigger_form`` is the form this message just activated (``from_trigger_intent``).
+    """
+    found: dict[str, Any] = {}
+    for slot in domain.slots.values():
+        for mapping in slot.mappings:
+            if not _applies(mapping, tracker, message):
+                continue
+            value = _value(mapping, slot, message, trigger_form, domain)
+            if value is not None:
+                found[slot.name] = value
+                break
+    return found
+
+
+def _applies(mapping: SlotMapping, tracker: Tracker, message: UserUttered) -> bool:
+    intent = message.intent
+    if mapping.intent and intent not in mapping.intent:
+        return False
+    if intent in mapping.not_intent:
+        return False
+    if not mapping.conditions:
+        return True
+    return any(c.active_loop == tracker.active_form and
+               (c.requested_slot is None or c.requested_slot == tracker.requested_slot)
+               for c in mapping.conditions)
+
+
+def _value(mapping: SlotMapping, slot: Slot, message: UserUttered, trigger_form: str | None,
+           domain: Domain) -> Any:
+    if mapping.type == "from_entity":
+        values = [e["value"] for e in message.parse.get("entities", [])
+                  if e["entity"] == mapping.entity]
+        if not values:
+            return None
+        return values if slot.type == "list" else values[0]
+    if mapping.type == "from_text":
+        return message.text.strip() or None
+    if mapping.type == "from_intent":
+        return mapping.value
+    if mapping.type == "from_trigger_intent" and trigger_form is not None:
+        return mapping.value
+    return None
+
+
+def coerce_slot_value(slot: Slot, value: Any) -> tuple[Any, str | None]:
+    """``(value in the slot's type, None)`` or ``(None, reason)`` when it does not fit."""
+    if value is None or slot.type == "any":
+        return value, None
+    if slot.type == "text":
+        return str(value), None
+    if slot.type == "list":
+        return (list(value) if isinstance(value, list | tuple) else [value]), None
+    if slot.type == "bool":
+        return _bool(value)
+    if slot.type == "float":
+        return _float(slot, value)
+    if slot.type == "categorical":
+        for allowed in slot.values:
+            if str(value).strip().lower() == allowed.lower():
+                return allowed, None
+        return None, f"expected one of {', '.join(slot.values)}"
+    return value, None
+
+
+def _bool(value: Any) -> tuple[Any, str | None]:
+    if isinstance(value, bool):
+        return value, None
+    word = str(value).strip().lower()
+    if word in _TRUE:
+        return True, None
+    if word in _FALSE:
+        return False, None
+    return None, "expected yes or no"
+
+
+def _float(slot: Slot, value: Any) -> tuple[Any, str | None]:
+    try:
+        number = float(str(value).replace(",", "").strip())
+    except ValueError:
+        return None, "expected a number"
+    if slot.min_value is not None and number < slot.min_value:
+        return None, f"expected at least {slot.min_value:g}"
+    if slot.max_value is not None and number > slot.max_value:
+        return None, f"expected at most {slot.max_value:g}"
+    return number, None
