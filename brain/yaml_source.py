@@ -7,6 +7,7 @@ would silently keep the last one, hiding a typo in a bot file).
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,20 @@ import yaml
 from brain.errors import BotDataError, Problem
 
 __all__ = ["YamlMap", "YamlSeq", "load_yaml_file"]
+
+
+class _Yaml12Loader(yaml.SafeLoader):
+    """PyYAML reads YAML 1.1, where ``yes``/``no``/``on``/``off`` are booleans; Rasa reads
+    YAML 1.2, where they are text. Bot files mean 1.2: a user saying "no" is text."""
+
+
+_Yaml12Loader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:bool"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_Yaml12Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
+    list("tTfF"))
 
 
 class YamlMap(dict[str, Any]):
@@ -42,7 +57,7 @@ def load_yaml_file(path: Path, *, display_path: str | None = None) -> Any:
     except (OSError, UnicodeDecodeError) as exc:
         raise BotDataError([Problem(shown, None, f"cannot read file: {exc}")]) from exc
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        node = yaml.compose(text, Loader=_Yaml12Loader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else None
@@ -52,10 +67,10 @@ def load_yaml_file(path: Path, *, display_path: str | None = None) -> Any:
         raise BotDataError([Problem(shown, None, f"invalid YAML: {exc}")]) from exc
     if node is None:
         return None
-    return _convert(node, shown, yaml.SafeLoader(""))
+    return _convert(node, shown, _Yaml12Loader(""))
 
 
-def _convert(node: yaml.Node, shown: str, loader: yaml.SafeLoader) -> Any:
+def _convert(node: yaml.Node, shown: str, loader: _Yaml12Loader) -> Any:
     line = node.start_mark.line + 1
     if isinstance(node, yaml.MappingNode):
         result = YamlMap()

@@ -28,7 +28,7 @@ from brain.dialogue.events import (
     SessionStarted,
     UserUttered,
 )
-from brain.dialogue.forms import activate_form, ask_requested_slot, continue_form, fills_requested
+from brain.dialogue.forms import activate_form, answers_form, ask_requested_slot, continue_form
 from brain.dialogue.responses import ResponseRenderer, humanise_intent
 from brain.dialogue.rule_matching import LogRecord, predict_next
 from brain.dialogue.rules import Rule
@@ -90,7 +90,7 @@ class DialogueEngine:
         tracker = turn.tracker
         if understood and self._run_rules(turn, form_conditioned_only=True):
             tracker.reset_fallback()
-        elif fills_requested(self.domain, tracker, message):
+        elif answers_form(self.domain, tracker, message):
             tracker.reset_fallback()
             turn.run_action(tracker.active_form or "")
             self._run_rules(turn)
@@ -98,18 +98,20 @@ class DialogueEngine:
             self._fallback(turn, message)
         else:
             tracker.reset_fallback()
-            if self._run_rules(turn, form_conditioned_only=False) or self._mapped_response(
-                    turn, message):
+            if self._run_rules(turn, form_conditioned_only=False, start_forms=False) or \
+                    self._mapped_response(turn, message):
                 if tracker.active_form and not turn.asked_form:
                     ask_requested_slot(turn, self.domain)
             else:
                 turn.run_action(tracker.active_form or "")
 
-    def _run_rules(self, turn: _Turn, form_conditioned_only: bool | None = None) -> bool:
+    def _run_rules(self, turn: _Turn, form_conditioned_only: bool | None = None,
+                   start_forms: bool = True) -> bool:
         """Run rule predictions until the rules say to listen; True if any action ran.
 
         After a rule's last action the bot listens, unless the rule says
         ``wait_for_user_input: false`` or a form has just ended (its submit rules go on).
+        ``start_forms=False`` (digressions) stops before a rule would start a form.
         """
         ran = False
         for _ in range(_MAX_ACTIONS_PER_TURN):
@@ -117,6 +119,8 @@ class DialogueEngine:
                                       form_conditioned_only=form_conditioned_only)
             if prediction is None or prediction.action == "action_listen":
                 break
+            if not start_forms and prediction.action in self.domain.forms:
+                break  # a digression inside a form never replaces that form
             turn.run_action(prediction.action)
             ran = True
             form_conditioned_only = None  # a rule's continuation may be any rule

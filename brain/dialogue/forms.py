@@ -15,7 +15,7 @@ from brain.dialogue.events import Event, FormActivated, FormDeactivated, SlotSet
 from brain.dialogue.slot_filling import coerce_slot_value, mapped_values
 from brain.dialogue.tracker import REQUESTED_SLOT, Tracker
 
-__all__ = ["FormTurn", "activate_form", "ask_requested_slot", "continue_form", "fills_requested"]
+__all__ = ["FormTurn", "activate_form", "answers_form", "ask_requested_slot", "continue_form"]
 
 
 class FormTurn(Protocol):
@@ -30,10 +30,14 @@ class FormTurn(Protocol):
     def validate(self, slot: str, value: Any) -> tuple[bool, Any]: ...
 
 
-def fills_requested(domain: Domain, tracker: Tracker, message: UserUttered) -> bool:
-    """Does ``message`` give a value to the slot the active form asked for?"""
-    requested = tracker.requested_slot
-    return requested is not None and requested in mapped_values(domain, tracker, message)
+def answers_form(domain: Domain, tracker: Tracker, message: UserUttered) -> bool:
+    """Does ``message`` answer the active form: the slot it asked for, or a correction of
+    another of its slots (a new order number while it asks for the reason)?"""
+    form = domain.forms.get(tracker.active_form or "")
+    if form is None:
+        return False
+    values = mapped_values(domain, tracker, message)
+    return any(name == tracker.requested_slot or name in form.required_slots for name in values)
 
 
 def activate_form(turn: FormTurn, domain: Domain, form: Form, message: UserUttered | None) -> None:

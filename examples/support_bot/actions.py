@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import re
 
-from integrations.errors import BackendRejected, BackendUnavailable
-
 from brain.actions import ActionContext, action
 from brain.dialogue.events import Event, SlotSet
+from integrations.errors import BackendRejected, BackendUnavailable
 
 ORDER_ID = re.compile(r"^[A-Z]{0,3}-?\d{5,10}$")
 

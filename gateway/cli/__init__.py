@@ -12,7 +12,8 @@ import sys
 from collections.abc import Sequence
 
 from brain.errors import BrainError
-from gateway.cli import nlu_commands
+from gateway.cli import dialogue_commands, nlu_commands
+from integrations.errors import IntegrationError
 
 __all__ = ["main"]
 
@@ -22,6 +23,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug details")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     nlu_commands.register(commands)
+    dialogue_commands.register(commands)
     return parser
 
 
@@ -32,7 +34,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         format="%(levelname)s %(name)s: %(message)s")
     try:
         status: int = args.handler(args)
-    except BrainError as exc:
+    except (BrainError, IntegrationError) as exc:
         print(f"parley: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -63,7 +63,7 @@ def _shell(args: argparse.Namespace) -> int:
 
 
 def _test(args: argparse.Namespace) -> int:
-    console = Console()
+    console = Console(soft_wrap=True)
     model = ensure_model(args.bot_dir, args.model, Console(stderr=True))
     stories = load_stories(args.bot_dir)
     if not stories:

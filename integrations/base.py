@@ -1,0 +1,156 @@
+"""``ResilientClient``: the one way Parley calls a backend over HTTP (synchronously).
+
+Every call has explicit timeouts; transient failures (timeouts, connection errors, 429,
+5xx) are retried with exponential backoff and jitter, honouring ``Retry-After`` up to the
+policy's cap, a bounded number of times (tenacity); a circuit breaker (pybreaker) around
+the retried call stops hammering a backend that keeps failing and fails fast while open.
+Client errors (4xx) are neither retried nor counted by the breaker. GETs can be cached
+for a few seconds. ``requests`` exceptions are translated here and never leave.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from types import TracebackType
+from typing import Any
+
+import pybreaker
+import requests
+from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt
+from tenacity.wait import wait_exponential_jitter
+
+from integrations.errors import BackendRejected, BackendUnavailable, NotFound
+from integrations.policy import BreakerPolicy, RetryPolicy, Timeouts
+
+__all__ = ["ResilientClient"]
+
+
+class _Transient(Exception):
+    """A failure worth retrying; ``retry_after`` is the server's requested delay, if any."""
+
+    def __init__(self, reason: str, retry_after: float | None = None) -> None:
+        super().__init__(reason)
+        self.retry_after = retry_after
+
+
+class ResilientClient:
+    """JSON over HTTP to one backend at ``base_url``."""
+
+    def __init__(self, *, name: str, base_url: str, token: str | None = None,
+                 timeouts: Timeouts = Timeouts(), retry: RetryPolicy = RetryPolicy(),
+                 breaker: BreakerPolicy = BreakerPolicy(), cache_seconds: float = 0.0) -> None:
+        self.name = name
+        self.base_url = base_url.rstrip("/")
+        self._token = token
+        self._timeouts = timeouts
+        self._retry = retry
+        self._backoff = wait_exponential_jitter(multiplier=retry.initial_backoff,
+                                                max=retry.max_backoff, jitter=retry.jitter)
+        self._breaker = pybreaker.CircuitBreaker(
+            fail_max=breaker.fail_max, reset_timeout=breaker.reset_timeout,
+            exclude=[BackendRejected], name=name)
+        self._cache_seconds = cache_seconds
+        self._cache: dict[str, tuple[float, Any]] = {}
+        self._session = requests.Session()
+        self._log = logging.getLogger(f"parley.integrations.{name}")
+
+    def __repr__(self) -> str:
+        token = "***" if self._token else None
+        return (f"{type(self).__name__}(name={self.name!r}, base_url={self.base_url!r}, "
+                f"token={token})")
+
+    def get_json(self, path: str) -> Any:
+        """GET ``path``; served from the cache when fresh. Raises the integration errors."""
+        cached = self._cache.get(path)
+        if cached is not None and cached[0] > time.monotonic():
+            return cached[1]
+        result = self._call("GET", path, None, None)
+        if self._cache_seconds > 0:
+            self._cache[path] = (time.monotonic() + self._cache_seconds, result)
+        return result
+
+    def post_json(self, path: str, body: Any, *, idempotency_key: str | None = None) -> Any:
+        """POST ``body``; with ``idempotency_key`` a retried POST cannot act twice."""
+        return self._call("POST", path, body, idempotency_key)
+
+    def _call(self, method: str, path: str, body: Any, key: str | None) -> Any:
+        try:
+            return self._breaker.call(self._with_retries, method, path, body, key)
+        except pybreaker.CircuitBreakerError as exc:
+            raise BackendUnavailable(f"{self.name}: circuit open after repeated failures") from exc
+
+    def _with_retries(self, method: str, path: str, body: Any, key: str | None) -> Any:
+        retrying = Retrying(stop=stop_after_attempt(self._retry.attempts), wait=self._wait,
+                            retry=retry_if_exception_type(_Transient), reraise=True,
+                            before_sleep=self._log_retry)
+        try:
+            return retrying(self._once, method, path, body, key)
+        except _Transient as exc:
+            raise BackendUnavailable(f"{self.name}: {exc} (after {self._retry.attempts} "
+                                     "attempts)") from exc
+
+    def _wait(self, state: RetryCallState) -> float:
+        error = state.outcome.exception() if state.outcome else None
+        if isinstance(error, _Transient) and error.retry_after is not None:
+            return min(error.retry_after, self._retry.max_backoff)
+        return float(self._backoff(state))
+
+    def _log_retry(self, state: RetryCallState) -> None:
+        error = state.outcome.exception() if state.outcome else None
+        self._log.warning("attempt %d failed (%s); retrying", state.attempt_number, error)
+
+    def _once(self, method: str, path: str, body: Any, key: str | None) -> Any:
+        headers = {"Accept": "application/json"}
+        if key:
+            headers["Idempotency-Key"] = key
+        if self._token:
+            headers["Authorization"] = f"Bearer {self._token}"
+        try:
+            response = self._session.request(
+                method, f"{self.base_url}{path}", json=body, headers=headers,
+                timeout=(self._timeouts.connect, self._timeouts.read))
+        except requests.Timeout as exc:
+            raise _Transient("timed out") from exc
+        except requests.ConnectionError as exc:
+            raise _Transient("connection failed") from exc
+        return _result(response)
+
+    def close(self) -> None:
+        self._session.close()
+
+    def __enter__(self) -> ResilientClient:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+
+def _result(response: requests.Response) -> Any:
+    status = response.status_code
+    if status == 429 or status >= 500:
+        raise _Transient(f"HTTP {status}", _retry_after(response))
+    if status == 404:
+        raise NotFound(status, _message(response))
+    if status >= 400:
+        raise BackendRejected(status, _message(response))
+    return response.json() if response.content else None
+
+
+def _retry_after(response: requests.Response) -> float | None:
+    value = response.headers.get("Retry-After", "")
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        return None  # the HTTP-date form is rare from APIs; fall back to backoff
+
+
+def _message(response: requests.Response) -> str:
+    try:
+        data = response.json()
+    except ValueError:
+        return response.text[:200]
+    if isinstance(data, dict) and isinstance(data.get("error"), str):
+        return data["error"]
+    return str(data)[:200]
