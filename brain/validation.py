@@ -9,7 +9,9 @@ from the domain. Load errors (bad YAML, unsupported keys) are reported the same 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 from brain.actions import load_actions
 from brain.dialogue.domain import Domain
@@ -21,6 +23,8 @@ from brain.nlu.training_data import TrainingData, load_training_data
 
 __all__ = ["validate_bot"]
 
+T = TypeVar("T")
+
 # Responses Parley itself sends when the domain defines them.
 _BUILTIN_RESPONSES = {"utter_default", "utter_did_you_mean", "utter_ask_rephrase",
                       "utter_handoff", "utter_action_failed", "utter_response_unavailable"}
@@ -29,23 +33,28 @@ _BUILTIN_RESPONSES = {"utter_default", "utter_did_you_mean", "utter_ask_rephrase
 def validate_bot(bot_dir: Path) -> list[Problem]:
     """Every problem found in ``bot_dir``; an empty list means the bot is consistent."""
     problems: list[Problem] = []
-    loaded = []
-    for loader in (load_domain, load_rules, load_training_data, load_actions):
-        try:
-            loaded.append(loader(bot_dir))
-        except BotDataError as exc:
-            problems.extend(exc.problems)
-            loaded.append(None)
-    domain, rules, data, actions = loaded
+    domain = _loaded(load_domain, bot_dir, problems)
+    rules = _loaded(load_rules, bot_dir, problems) or []
+    data = _loaded(load_training_data, bot_dir, problems)
+    actions = _loaded(load_actions, bot_dir, problems)
     if domain is None:
         return problems
     shown = str(bot_dir / "domain.yml")
-    problems += _check_rules(domain, rules or [], set(actions or []))
+    problems += _check_rules(domain, rules, set(actions or []))
     problems += _check_slots(domain, shown)
-    problems += _check_responses(domain, rules or [], bot_dir, shown)
+    problems += _check_responses(domain, rules, bot_dir, shown)
     if data is not None:
         problems += _check_intents(domain, data, shown)
     return problems
+
+
+def _loaded(loader: Callable[[Path], T], bot_dir: Path, problems: list[Problem]) -> T | None:
+    """What ``loader`` reads, or None with its problems recorded."""
+    try:
+        return loader(bot_dir)
+    except BotDataError as exc:
+        problems.extend(exc.problems)
+        return None
 
 
 def _check_rules(domain: Domain, rules: list[Rule], custom: set[str]) -> list[Problem]:

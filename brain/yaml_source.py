@@ -18,7 +18,7 @@ from brain.errors import BotDataError, Problem
 __all__ = ["YamlMap", "YamlSeq", "load_yaml_file"]
 
 
-class _Yaml12Loader(yaml.SafeLoader):
+class _Yaml12Loader(yaml.SafeLoader):  # type: ignore[misc]
     """PyYAML reads YAML 1.1, where ``yes``/``no``/``on``/``off`` are booleans; Rasa reads
     YAML 1.2, where they are text. Bot files mean 1.2: a user saying "no" is text."""
 

@@ -152,5 +152,5 @@ def _message(response: requests.Response) -> str:
     except ValueError:
         return response.text[:200]
     if isinstance(data, dict) and isinstance(data.get("error"), str):
-        return data["error"]
+        return str(data["error"])
     return str(data)[:200]

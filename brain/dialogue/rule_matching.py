@@ -98,7 +98,7 @@ def _match(rule: Rule, log: Sequence[LogRecord], start: int,
 
 def _holds(step: Step, slots: Mapping[str, Any], active_form: str | None) -> bool:
     if step.kind == "active_loop":
-        return step.value == active_form
+        return bool(step.value == active_form)
     for name, value in step.value:
         current = slots.get(name)
         if value is ...:

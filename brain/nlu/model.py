@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 from zoneinfo import ZoneInfo
 
 from spacy.language import Language
@@ -28,6 +28,7 @@ from spacy.tokens import Doc
 
 from brain.nlu.config import NluConfig
 from brain.nlu.entity_rules import LOOKUP_ID, REGEX_ID
+from brain.nlu.intent_classifier import IntentClassifier
 from brain.nlu.values import ValueSettings, extract_values
 
 __all__ = ["NluModel", "ParseResult"]
@@ -54,7 +55,8 @@ class NluModel:
 
     @property
     def intents(self) -> list[str]:
-        return list(self.nlp.get_pipe("parley_intent_classifier").labels)
+        classifier = cast(IntentClassifier, self.nlp.get_pipe("parley_intent_classifier"))
+        return classifier.labels
 
     def parse(self, text: str, *, reference_time: datetime | None = None) -> ParseResult:
         """Understand one message; relative dates resolve against ``reference_time``."""

@@ -14,13 +14,15 @@ import random
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import spacy
 from spacy.language import Language
+from spacy.pipeline import EntityRuler
 from spacy.tokens import Doc
 from spacy.training import Example as SpacyExample
-from spacy.util import compounding, fix_random_seed, minibatch
+from spacy.util import minibatch
+from thinc.api import compounding, fix_random_seed
 
 from brain.nlu.config import NluConfig
 from brain.nlu.entity_rules import RegexEntities, lookup_patterns
@@ -85,7 +87,7 @@ def train_pipeline(data: TrainingData, config: NluConfig, *, seed: int,
 
     started = time.perf_counter()
     report(TrainingEvent("intent classifier", 0, 1, None))
-    classifier: IntentClassifier = nlp.get_pipe("parley_intent_classifier")
+    classifier = cast(IntentClassifier, nlp.get_pipe("parley_intent_classifier"))
     loss = classifier.fit(docs, [e.intent for e in data.examples], seed=seed)
     report(TrainingEvent("intent classifier", 1, 1, loss))
     metrics["intent_train_log_loss"] = round(loss, 5)
@@ -100,9 +102,10 @@ def train_pipeline(data: TrainingData, config: NluConfig, *, seed: int,
                                                seed, report)
         metrics["ner_seconds"] = round(time.perf_counter() - started, 2)
     if "entity_ruler" in nlp.pipe_names:
-        nlp.get_pipe("entity_ruler").add_patterns(lookup_patterns(nlp, data.lookups))
+        ruler = cast(EntityRuler, nlp.get_pipe("entity_ruler"))
+        ruler.add_patterns(lookup_patterns(nlp, data.lookups))
     if "parley_regex_entities" in nlp.pipe_names:
-        regex_pipe: RegexEntities = nlp.get_pipe("parley_regex_entities")
+        regex_pipe = cast(RegexEntities, nlp.get_pipe("parley_regex_entities"))
         regex_pipe.set_patterns(data.regexes)
     return nlp, metrics
 
@@ -120,8 +123,9 @@ def _ner_examples(nlp: Language, docs: Sequence[Doc],
                 continue
             spans.append(span)
         reference = nlp.make_doc(example.text)
-        reference.ents = [reference.char_span(s.start_char, s.end_char, label=s.label_)
-                          for s in spacy.util.filter_spans(spans)]
+        aligned = [reference.char_span(s.start_char, s.end_char, label=s.label_)
+                   for s in spacy.util.filter_spans(spans)]
+        reference.ents = [s for s in aligned if s is not None]
         result.append(SpacyExample(doc, reference))
     return result
 
@@ -133,7 +137,8 @@ def _train_ner(nlp: Language, examples: list[SpacyExample], optimizer: Any, epoc
     for epoch in range(1, epochs + 1):
         shuffler.shuffle(examples)
         losses: dict[str, float] = {}
-        for batch in minibatch(examples, size=compounding(8.0, 64.0, 1.05)):
+        batches = minibatch(examples, size=compounding(8.0, 64.0, 1.05))  # type: ignore[no-untyped-call]
+        for batch in batches:
             nlp.update(batch, drop=0.2, sgd=optimizer, losses=losses)
         loss = losses.get("ner", 0.0)
         report(TrainingEvent("entity recogniser", epoch, epochs, loss))
