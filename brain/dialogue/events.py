@@ -101,7 +101,8 @@ class FormDeactivated(Event):
 
 @dataclass(frozen=True, slots=True)
 class FallbackTriggered(Event):
-    """A fallback stage was reached (1: did you mean, 2: rephrase, 3: handoff)."""
+    """A fallback stage was reached (1: did you mean, 2: rephrase, 3: handoff); stage 0
+    records that a later message was understood and the count starts again."""
 
     type: ClassVar[str] = "fallback"
     stage: int = 1
