@@ -12,8 +12,9 @@ import sys
 from collections.abc import Sequence
 
 from brain.errors import BrainError
-from gateway.cli import dialogue_commands, nlu_commands
+from gateway.cli import dialogue_commands, nlu_commands, worker_command
 from integrations.errors import IntegrationError
+from workers.settings import WorkerSettingsError
 
 __all__ = ["main"]
 
@@ -24,6 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     nlu_commands.register(commands)
     dialogue_commands.register(commands)
+    worker_command.register(commands)
     return parser
 
 
@@ -34,7 +36,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         format="%(levelname)s %(name)s: %(message)s")
     try:
         status: int = args.handler(args)
-    except (BrainError, IntegrationError) as exc:
+    except (BrainError, IntegrationError, WorkerSettingsError) as exc:
         print(f"parley: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -1,0 +1,66 @@
+"""The event model every channel converts to and from; the core sees nothing else.
+
+Wire models are frozen msgspec structs: they round-trip through JSON (Redis, Celery), keep
+the platform's raw payload read-only, and never hold clients or callbacks.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+__all__ = ["Button", "InboundMessage", "OutboundMessage", "decode_inbound", "decode_outbound"]
+
+
+class Button(msgspec.Struct, frozen=True):
+    title: str
+    payload: str
+
+
+class InboundMessage(msgspec.Struct, frozen=True, kw_only=True):
+    """A person's message as a channel received it.
+
+    ``message_id`` is the platform's own id (the dedupe key); ``sequence`` is the
+    conversation's ordinal, given by the gateway when it accepts the message.
+    """
+
+    channel: str
+    account: str
+    chat: str
+    user_id: str
+    message_id: str
+    text: str = ""
+    payload: str | None = None  # a pressed button's payload, instead of text
+    sequence: int = 0
+    received_at: float = 0.0
+    raw: dict[str, Any] = msgspec.field(default_factory=dict)
+
+    @property
+    def conversation_id(self) -> str:
+        return f"{self.channel}:{self.account}:{self.chat}"
+
+
+class OutboundMessage(msgspec.Struct, frozen=True, kw_only=True):
+    """One bot message for one conversation; ``index`` orders the replies to one inbound."""
+
+    conversation_id: str
+    channel: str
+    in_reply_to: str
+    sequence: int
+    index: int
+    text: str
+    buttons: tuple[Button, ...] = ()
+    image: str | None = None
+
+
+_inbound = msgspec.json.Decoder(InboundMessage)
+_outbound = msgspec.json.Decoder(OutboundMessage)
+
+
+def decode_inbound(data: bytes | str) -> InboundMessage:
+    return _inbound.decode(data)
+
+
+def decode_outbound(data: bytes | str) -> OutboundMessage:
+    return _outbound.decode(data)

@@ -1,0 +1,42 @@
+"""What a worker process keeps for its whole life: settings, Redis clients, the bot.
+
+Loaded once per process (the NLU model takes seconds to load), at ``worker_process_init``
+or on first use.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from dataclasses import dataclass
+
+import redis
+
+from brain.bot import Bot
+from integrations import OrdersClient, OrdersSettings
+from workers.conversation_store import ConversationStore
+from workers.settings import WorkerSettings
+
+__all__ = ["WorkerRuntime", "runtime"]
+
+
+@dataclass(frozen=True)
+class WorkerRuntime:
+    settings: WorkerSettings
+    redis: redis.Redis
+    store: ConversationStore
+    bot: Bot
+
+
+@functools.cache
+def runtime() -> WorkerRuntime:
+    settings = WorkerSettings.from_env()
+    # Blocking reads (BLPOP for the turn) last up to turn_wait_seconds: the socket timeout
+    # must be longer, or redis-py would cut them off (its default is 5 s).
+    client = redis.Redis.from_url(settings.redis_url, socket_connect_timeout=5,
+                                  socket_timeout=settings.turn_wait_seconds + 10)
+    clients = {}
+    if os.environ.get("PARLEY_ORDERS_URL"):
+        clients["orders"] = OrdersClient(OrdersSettings.from_env())
+    bot = Bot.load(settings.bot_dir, model_path=settings.model_path, clients=clients)
+    return WorkerRuntime(settings, client, ConversationStore(client), bot)

@@ -1,0 +1,66 @@
+"""Worker settings from ``PARLEY_*`` environment variables, checked once at start-up."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlparse
+
+__all__ = ["WorkerSettings", "WorkerSettingsError"]
+
+
+class WorkerSettingsError(ValueError):
+    """One line naming the variable and the expected form."""
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerSettings:
+    """``redis_url`` is the broker and the state store; ``lease_seconds`` must exceed the
+    longest backend call chain (timeouts × attempts + backoff), as the lease is what keeps
+    a second worker off a conversation that is still being served."""
+
+    redis_url: str
+    bot_dir: Path
+    model_path: Path | None = None
+    lease_seconds: float = 60.0
+    visibility_timeout: float = 30.0
+    turn_wait_seconds: float = 2.0
+
+    def __repr__(self) -> str:
+        parsed = urlparse(self.redis_url)
+        shown = self.redis_url.replace(f":{parsed.password}@", ":***@") if parsed.password \
+            else self.redis_url
+        return f"WorkerSettings(redis_url={shown!r}, bot_dir={str(self.bot_dir)!r})"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> WorkerSettings:
+        env = os.environ if environ is None else environ
+        url = env.get("PARLEY_REDIS_URL", "")
+        if urlparse(url).scheme not in ("redis", "rediss", "unix"):
+            raise WorkerSettingsError("PARLEY_REDIS_URL must be a redis:// URL such as "
+                                      "redis://127.0.0.1:6379/0" + ("" if url else
+                                                                    " (it is not set)"))
+        bot_dir = Path(env.get("PARLEY_BOT_DIR", "examples/support_bot"))
+        if not (bot_dir / "domain.yml").is_file():
+            raise WorkerSettingsError(f"PARLEY_BOT_DIR must be a bot folder with a domain.yml "
+                                      f"(got {str(bot_dir)!r})")
+        model = env.get("PARLEY_MODEL")
+        return cls(redis_url=url, bot_dir=bot_dir, model_path=Path(model) if model else None,
+                   lease_seconds=_seconds(env, "PARLEY_LEASE_SECONDS", 60.0),
+                   visibility_timeout=_seconds(env, "PARLEY_VISIBILITY_TIMEOUT", 30.0),
+                   turn_wait_seconds=_seconds(env, "PARLEY_TURN_WAIT_SECONDS", 2.0))
+
+
+def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if raw is None:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if value <= 0:
+        raise WorkerSettingsError(f"{name} must be a positive number of seconds, got {raw!r}")
+    return value

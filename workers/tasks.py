@@ -1,0 +1,71 @@
+"""``handle_inbound``: one task per inbound message, served in order per conversation."""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from celery import Task
+from celery.signals import worker_process_init
+
+from brain.dialogue.engine import TurnResult
+from channels.models import Button, InboundMessage, OutboundMessage, decode_inbound
+from workers.bus import INBOUND_TASK
+from workers.celery_app import app
+from workers.conversation_store import Commit
+from workers.ordering import TicketLock, Turn
+from workers.runtime import WorkerRuntime, runtime
+
+__all__ = ["handle_inbound", "serve"]
+
+_log = logging.getLogger("parley.workers.tasks")
+
+
+@worker_process_init.connect  # type: ignore[untyped-decorator]
+def _load_bot(**_: Any) -> None:
+    runtime()
+
+
+@app.task(name=INBOUND_TASK, bind=True, max_retries=None)  # type: ignore[untyped-decorator]
+def handle_inbound(self: Task, payload: str) -> str:
+    message = decode_inbound(payload)
+    outcome = serve(runtime(), message)
+    if outcome == "not_yet":
+        # Earlier messages of this conversation are not served yet: give the slot back.
+        raise self.retry(countdown=0.2)
+    return outcome
+
+
+def serve(rt: WorkerRuntime, message: InboundMessage) -> str:
+    """Serve ``message`` if it is its turn: 'committed', 'duplicate', 'not_yet' or 'lost'."""
+    settings = rt.settings
+    with TicketLock(rt.redis, message.conversation_id, message.sequence,
+                    lease_seconds=settings.lease_seconds,
+                    wait_seconds=settings.turn_wait_seconds) as lock:
+        turn = lock.acquire()
+        if turn is Turn.DONE:
+            return "duplicate"
+        if turn is Turn.NOT_YET:
+            return "not_yet"
+        tracker = rt.store.load(message.conversation_id) or rt.bot.new_tracker(
+            message.conversation_id)
+        result = rt.bot.respond(tracker, message.payload or message.text,
+                                channel=message.channel, message_id=message.message_id,
+                                now=message.received_at or time.time())
+        commit = rt.store.commit(tracker, sequence=message.sequence, owner=lock.owner,
+                                 outbound=_outbound(message, result))
+    if commit is Commit.LEASE_LOST:
+        _log.warning("conversation %s: lease lost while serving #%d; another worker serves it",
+                     message.conversation_id, message.sequence)
+        return "lost"
+    return "committed" if commit is Commit.COMMITTED else "duplicate"
+
+
+def _outbound(message: InboundMessage, result: TurnResult) -> list[OutboundMessage]:
+    return [OutboundMessage(conversation_id=message.conversation_id, channel=message.channel,
+                            in_reply_to=message.message_id, sequence=message.sequence,
+                            index=i, text=m.text,
+                            buttons=tuple(Button(b["title"], b["payload"]) for b in m.buttons),
+                            image=m.image)
+            for i, m in enumerate(result.messages)]
