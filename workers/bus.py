@@ -9,7 +9,6 @@ Celery worker consumes it.
 
 from __future__ import annotations
 
-import base64
 import json
 import uuid
 from typing import Any
@@ -19,6 +18,7 @@ import msgspec
 from channels.models import InboundMessage
 
 __all__ = [
+    "HEARTBEAT_KEY",
     "INBOUND_QUEUE",
     "INBOUND_TASK",
     "OUTBOUND_STREAM",
@@ -26,11 +26,13 @@ __all__ = [
     "conversation_key",
     "dedupe_key",
     "inbound_message",
+    "inbound_template",
 ]
 
 INBOUND_QUEUE = "parley.inbound"
 INBOUND_TASK = "parley.handle_inbound"
 OUTBOUND_STREAM = "parley:outbound"
+HEARTBEAT_KEY = "parley:workers:heartbeat"  # set by workers with a short expiry
 
 
 def conversation_key(conversation_id: str, part: str) -> str:
@@ -44,12 +46,16 @@ def dedupe_key(channel: str, message_id: str) -> str:
 
 
 def celery_message(task: str, args: list[Any], queue: str, task_id: str | None = None) -> bytes:
-    """The JSON envelope kombu's Redis transport pushes for ``task.apply_async(args)``."""
+    """The JSON envelope kombu's Redis transport pushes for ``task.apply_async(args)``.
+
+    The body is plain JSON (no ``body_encoding``), which kombu accepts, so that a Lua
+    script can splice a value in (see ``inbound_template``).
+    """
     task_id = task_id or str(uuid.uuid4())
     body = json.dumps([args, {}, {"callbacks": None, "errbacks": None, "chain": None,
                                   "chord": None}])
     envelope = {
-        "body": base64.b64encode(body.encode()).decode(),
+        "body": body,
         "content-encoding": "utf-8",
         "content-type": "application/json",
         "headers": {
@@ -63,14 +69,33 @@ def celery_message(task: str, args: list[Any], queue: str, task_id: str | None =
         "properties": {
             "correlation_id": task_id, "reply_to": "", "delivery_mode": 2,
             "delivery_info": {"exchange": "", "routing_key": queue}, "priority": 0,
-            "body_encoding": "base64", "delivery_tag": str(uuid.uuid4()),
+            "delivery_tag": str(uuid.uuid4()),
         },
     }
     return json.dumps(envelope).encode()
 
 
 def inbound_message(message: InboundMessage) -> bytes:
-    """The Celery message that asks a worker to handle ``message``."""
+    """The Celery message that asks a worker to handle ``message`` (sequence included)."""
+    prefix, suffix = inbound_template(message)
+    return prefix + str(message.sequence).encode() + suffix
+
+
+def inbound_template(message: InboundMessage) -> tuple[bytes, bytes]:
+    """The Celery message for ``message`` split where its sequence number goes.
+
+    The gateway's enqueue script assigns the sequence (``INCR``) and pushes
+    ``prefix .. sequence .. suffix`` in the same atomic step; the task receives
+    ``(message_json, sequence)``. The split point is a random marker, which no text a user
+    sends can contain.
+    """
+    marker = uuid.uuid4().hex
     payload = msgspec.json.encode(message).decode()
-    return celery_message(INBOUND_TASK, [payload], INBOUND_QUEUE,
-                          task_id=f"{message.conversation_id}#{message.sequence}")
+    raw = celery_message(INBOUND_TASK, [payload, marker], INBOUND_QUEUE,
+                         task_id=f"{message.conversation_id}#{message.message_id}")
+    # The marker sits JSON-encoded twice (args inside the body string): \"<marker>\"
+    quoted = b'\\"' + marker.encode() + b'\\"'
+    prefix, found, suffix = raw.partition(quoted)
+    if not found:
+        raise AssertionError("sequence marker not found in the Celery message")
+    return prefix, suffix

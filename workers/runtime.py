@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import functools
 import os
+import threading
+import time
 from dataclasses import dataclass
 
 import redis
 
 from brain.bot import Bot
 from integrations import OrdersClient, OrdersSettings
+from workers.bus import HEARTBEAT_KEY
 from workers.conversation_store import ConversationStore
 from workers.settings import WorkerSettings
 
@@ -39,4 +42,20 @@ def runtime() -> WorkerRuntime:
     if os.environ.get("PARLEY_ORDERS_URL"):
         clients["orders"] = OrdersClient(OrdersSettings.from_env())
     bot = Bot.load(settings.bot_dir, model_path=settings.model_path, clients=clients)
+    _start_heartbeat(client)
     return WorkerRuntime(settings, client, ConversationStore(client), bot)
+
+
+def _start_heartbeat(client: redis.Redis) -> None:
+    """Tell gateways (``/readyz``) a worker with a loaded bot is alive: a key that expires
+    unless refreshed every few seconds."""
+
+    def beat() -> None:
+        while True:
+            try:
+                client.set(HEARTBEAT_KEY, os.getpid(), ex=15)
+            except redis.RedisError:
+                pass  # Redis is down: the key expires and readiness says so
+            time.sleep(5)
+
+    threading.Thread(target=beat, daemon=True, name="parley-heartbeat").start()

@@ -6,6 +6,7 @@ import logging
 import time
 from typing import Any
 
+import msgspec
 from celery import Task
 from celery.signals import worker_process_init
 
@@ -28,8 +29,9 @@ def _load_bot(**_: Any) -> None:
 
 
 @app.task(name=INBOUND_TASK, bind=True, max_retries=None)  # type: ignore[untyped-decorator]
-def handle_inbound(self: Task, payload: str) -> str:
-    message = decode_inbound(payload)
+def handle_inbound(self: Task, payload: str, sequence: int) -> str:
+    """``sequence`` comes apart from ``payload``: the gateway's enqueue script assigns it."""
+    message = msgspec.structs.replace(decode_inbound(payload), sequence=int(sequence))
     outcome = serve(runtime(), message)
     if outcome == "not_yet":
         # Earlier messages of this conversation are not served yet: give the slot back.

@@ -12,7 +12,8 @@ import sys
 from collections.abc import Sequence
 
 from brain.errors import BrainError
-from gateway.cli import dialogue_commands, nlu_commands, worker_command
+from gateway.cli import dialogue_commands, gateway_command, nlu_commands, worker_command
+from gateway.settings import GatewaySettingsError
 from integrations.errors import IntegrationError
 from workers.settings import WorkerSettingsError
 
@@ -26,6 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
     nlu_commands.register(commands)
     dialogue_commands.register(commands)
     worker_command.register(commands)
+    gateway_command.register(commands)
     return parser
 
 
@@ -36,7 +38,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         format="%(levelname)s %(name)s: %(message)s")
     try:
         status: int = args.handler(args)
-    except (BrainError, IntegrationError, WorkerSettingsError) as exc:
+    except (BrainError, IntegrationError, WorkerSettingsError, GatewaySettingsError) as exc:
         print(f"parley: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -11,9 +11,8 @@ import msgspec
 import redis
 
 from channels.models import InboundMessage, OutboundMessage, decode_outbound
+from tests.processes import WorkerProcess
 from workers.bus import INBOUND_QUEUE, OUTBOUND_STREAM, conversation_key, inbound_message
-
-from .conftest import WorkerProcess
 
 
 def _message(chat: str, sequence: int, payload: str) -> InboundMessage:

@@ -1,0 +1,127 @@
+"""The aiohttp application: routes, and the resources it owns for its lifetime.
+
+Request path (ack fast): read the body (size-limited → 413) → the channel verifies
+(→ 401) and parses (→ 400) → ingress dedupes, numbers and enqueues → 202. Every error a
+client can cause is a JSON body with a 4xx status; nothing a client sends is a 500.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+
+import aiohttp
+import redis.asyncio as aioredis
+from aiohttp import web
+
+from channels.errors import BadRequest, Unauthorized
+from channels.web import WebAdapter
+from gateway.dispatcher import OutboundDispatcher
+from gateway.ingress import Ingress
+from gateway.settings import GatewaySettings
+from integrations.policy import RetryPolicy
+from workers.bus import HEARTBEAT_KEY
+
+__all__ = ["create_app"]
+
+_log = logging.getLogger("parley.gateway.app")
+SETTINGS = web.AppKey("settings", GatewaySettings)
+REDIS = web.AppKey("redis", aioredis.Redis)
+INGRESS = web.AppKey("ingress", Ingress)
+WEB = web.AppKey("web_adapter", WebAdapter)
+DISPATCHER = web.AppKey("dispatcher", OutboundDispatcher)
+OPENAPI = Path(__file__).with_name("openapi.json")
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def create_app(settings: GatewaySettings, *, claim_idle_ms: int = 30_000) -> web.Application:
+    app = web.Application(client_max_size=settings.max_body_bytes, middlewares=[_json_errors])
+    app[SETTINGS] = settings
+    app.cleanup_ctx.append(_redis_and_channels)
+    app.cleanup_ctx.append(lambda a: _dispatcher(a, claim_idle_ms))
+    app.router.add_get("/healthz", _healthz)
+    app.router.add_get("/readyz", _readyz)
+    app.router.add_get("/openapi.json", _openapi)
+    app.router.add_post("/channels/web/messages", _web_messages)
+    return app
+
+
+async def _redis_and_channels(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    # Blocking stream reads last 1 s; the socket timeout is longer, deliberately.
+    client = aioredis.Redis.from_url(settings.redis_url, socket_timeout=10,
+                                     socket_connect_timeout=5)
+    session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10, connect=3))
+    app[REDIS] = client
+    app[INGRESS] = Ingress(client, dedupe_ttl=settings.dedupe_ttl_seconds)
+    app[WEB] = WebAdapter(secret=settings.web_secret, token=settings.web_token,
+                          callback_url=settings.web_callback_url,
+                          window=settings.replay_window_seconds, session=session)
+    yield
+    await session.close()
+    await client.aclose()
+
+
+async def _dispatcher(app: web.Application, claim_idle_ms: int) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    dispatcher = OutboundDispatcher(
+        app[REDIS], {"web": app[WEB]}, consumer=f"{socket.gethostname()}-{os.getpid()}",
+        retry=RetryPolicy(attempts=settings.callback_attempts, initial_backoff=0.2,
+                          max_backoff=5.0, jitter=0.1),
+        claim_idle_ms=claim_idle_ms)
+    await dispatcher.start()
+    app[DISPATCHER] = dispatcher
+    yield
+    await dispatcher.aclose()
+
+
+@web.middleware
+async def _json_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        return web.json_response({"error": exc.reason}, status=exc.status)
+    except Unauthorized as exc:
+        return web.json_response({"error": str(exc)}, status=401)
+    except BadRequest as exc:
+        return web.json_response({"error": str(exc)}, status=400)
+
+
+async def _healthz(request: web.Request) -> web.Response:
+    return web.json_response({"status": "alive"})
+
+
+async def _readyz(request: web.Request) -> web.Response:
+    checks = {"redis": False, "worker": False}
+    try:
+        client = request.app[REDIS]
+        checks["redis"] = bool(await client.ping())
+        # Workers write the heartbeat only once their bot (and model) is loaded.
+        checks["worker"] = bool(await client.exists(HEARTBEAT_KEY))
+    except (aioredis.RedisError, OSError) as exc:
+        _log.warning("readiness check failed: %s", exc)
+    ready = all(checks.values())
+    return web.json_response({"ready": ready, **checks}, status=200 if ready else 503)
+
+
+async def _openapi(request: web.Request) -> web.Response:
+    return web.json_response(json.loads(OPENAPI.read_text(encoding="utf-8")))
+
+
+async def _web_messages(request: web.Request) -> web.Response:
+    body = await request.read()
+    adapter = request.app[WEB]
+    adapter.verify(request.headers, body)
+    results = []
+    for message in adapter.parse(body):
+        sequence = await request.app[INGRESS].accept(message)
+        results.append({"message_id": message.message_id,
+                        "status": "duplicate" if sequence is None else "accepted",
+                        "sequence": sequence})
+    return web.json_response(results[0] if len(results) == 1 else results, status=202)

@@ -1,0 +1,66 @@
+"""Gateway settings from ``PARLEY_*`` environment variables, checked once at start-up.
+
+A bad or missing value stops start-up with one line naming the variable; secrets are
+masked in ``repr``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from urllib.parse import urlparse
+
+__all__ = ["GatewaySettings", "GatewaySettingsError"]
+
+
+class GatewaySettingsError(ValueError):
+    """One line naming the variable and the expected form."""
+
+
+@dataclass(frozen=True, slots=True)
+class GatewaySettings:
+    redis_url: str
+    host: str = "127.0.0.1"
+    port: int = 8080
+    web_secret: str | None = field(default=None, repr=False)   # HMAC key of the site
+    web_token: str | None = field(default=None, repr=False)    # bearer token, simpler option
+    web_callback_url: str | None = None
+    max_body_bytes: int = 64 * 1024
+    replay_window_seconds: int = 300
+    dedupe_ttl_seconds: int = 24 * 3600
+    callback_attempts: int = 6
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> GatewaySettings:
+        env = os.environ if environ is None else environ
+        url = env.get("PARLEY_REDIS_URL", "")
+        if urlparse(url).scheme not in ("redis", "rediss", "unix"):
+            raise GatewaySettingsError("PARLEY_REDIS_URL must be a redis:// URL such as "
+                                       "redis://127.0.0.1:6379/0" + ("" if url else
+                                                                     " (it is not set)"))
+        secret, token = env.get("PARLEY_WEB_SECRET") or None, env.get("PARLEY_WEB_TOKEN") or None
+        if not (secret or token):
+            raise GatewaySettingsError("PARLEY_WEB_SECRET (HMAC key) or PARLEY_WEB_TOKEN "
+                                       "(bearer token) must be set for the web channel")
+        callback = env.get("PARLEY_WEB_CALLBACK_URL") or None
+        if callback and urlparse(callback).scheme not in ("http", "https"):
+            raise GatewaySettingsError("PARLEY_WEB_CALLBACK_URL must be an http(s) URL")
+        return cls(redis_url=url, host=env.get("PARLEY_HOST", "127.0.0.1"),
+                   port=_integer(env, "PARLEY_PORT", 8080, 0, 65535),
+                   web_secret=secret, web_token=token, web_callback_url=callback,
+                   max_body_bytes=_integer(env, "PARLEY_MAX_BODY_BYTES", 64 * 1024, 256,
+                                           16 * 1024 * 1024),
+                   replay_window_seconds=_integer(env, "PARLEY_REPLAY_WINDOW_SECONDS", 300,
+                                                  1, 3600),
+                   callback_attempts=_integer(env, "PARLEY_CALLBACK_ATTEMPTS", 6, 1, 50))
+
+
+def _integer(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
+    raw = env.get(name)
+    if raw is None:
+        return default
+    if not raw.strip().isdigit() or not low <= int(raw) <= high:
+        raise GatewaySettingsError(f"{name} must be a whole number from {low} to {high}, "
+                                   f"got {raw!r}")
+    return int(raw)

@@ -1,0 +1,122 @@
+"""The website webhook end to end: signed requests in, signed callbacks out, exactly once."""
+
+from __future__ import annotations
+
+import json
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+import redis
+import requests
+
+from channels.web import sign
+from tests.fakes.callback_sink import CallbackSink
+from tests.processes import GatewayProcess, WorkerProcess
+from workers.bus import INBOUND_QUEUE
+
+from .conftest import SECRET
+
+
+def _post(gateway: GatewayProcess, body: dict | bytes, *, secret: str = SECRET,
+          timestamp: int | None = None, path: str = "/channels/web/messages"
+          ) -> requests.Response:
+    raw = body if isinstance(body, bytes) else json.dumps(body).encode()
+    stamp = str(timestamp if timestamp is not None else int(time.time()))
+    headers = {"Content-Type": "application/json", "X-Parley-Timestamp": stamp,
+               "X-Parley-Signature": sign(secret, stamp, raw)}
+    return requests.post(gateway.url + path, data=raw, headers=headers, timeout=10)
+
+
+def _message(chat: str, number: int, payload: str) -> dict:
+    return {"conversation_id": chat, "user_id": f"user-{chat}", "message_id": f"{chat}-{number}",
+            "payload": payload}
+
+
+SIX_TURNS = ["/greet", "/book_table", '/inform{"guests": 2}', '/inform{"name": "Ada"}',
+             "/affirm", "/opening_hours"]
+
+
+def test_six_turn_conversation_with_signed_callbacks_in_order(
+        gateway: GatewayProcess, worker: WorkerProcess, sink: CallbackSink) -> None:
+    for number, payload in enumerate(SIX_TURNS, start=1):
+        response = _post(gateway, _message("six", number, payload))
+        assert response.status_code == 202, response.text
+        assert response.json() == {"message_id": f"six-{number}", "status": "accepted",
+                                   "sequence": number}
+    replies = sink.wait_for(6, timeout=60)
+    assert [r["sequence"] for r in replies] == [1, 2, 3, 4, 5, 6]
+    assert replies[1]["text"] == "For how many people?"
+    assert replies[3]["text"] == "A table for 2.0 under Ada. Shall I book it?"
+    assert [b["payload"] for b in replies[3]["buttons"]] == ["/affirm", "/deny"]
+    assert replies[4]["text"].startswith("Booked: BK-")
+    assert replies[5]["text"] == "We open at 18:00."
+    assert sink.rejected_signatures == 0
+
+
+def test_duplicated_delivery_is_answered_once(
+        gateway: GatewayProcess, worker: WorkerProcess, sink: CallbackSink) -> None:
+    body = _message("dup", 1, "/opening_hours")
+    with ThreadPoolExecutor(5) as pool:
+        responses = list(pool.map(lambda _: _post(gateway, body), range(5)))
+    statuses = sorted(r.json()["status"] for r in responses)
+    assert [r.status_code for r in responses] == [202] * 5
+    assert statuses == ["accepted"] + ["duplicate"] * 4
+    replies = sink.wait_for(1, timeout=30)
+    time.sleep(1)
+    assert [r["text"] for r in sink.replies] == ["We open at 18:00."]
+    assert len(replies) == 1 and sink.repeats == 0
+
+
+@pytest.mark.parametrize(("kind", "status"), [
+    ("bad signature", 401), ("stale timestamp", 401), ("no signature", 401),
+    ("malformed json", 400), ("schema", 400), ("oversized", 413), ("unknown route", 404)])
+def test_bad_requests_get_json_4xx_and_enqueue_nothing(
+        gateway: GatewayProcess, clean_redis: redis.Redis, kind: str, status: int) -> None:
+    good = _message("bad", 1, "/greet")
+    if kind == "bad signature":
+        response = _post(gateway, good, secret="wrong")
+    elif kind == "stale timestamp":
+        response = _post(gateway, good, timestamp=int(time.time()) - 3600)
+    elif kind == "no signature":
+        response = requests.post(gateway.url + "/channels/web/messages", json=good, timeout=10)
+    elif kind == "malformed json":
+        response = _post(gateway, b'{"conversation_id": ')
+    elif kind == "schema":
+        response = _post(gateway, {**good, "unexpected": 1})
+    elif kind == "oversized":
+        response = _post(gateway, {**good, "payload": "x" * 10_000})
+    else:
+        response = _post(gateway, good, path="/channels/nope")
+    assert response.status_code == status
+    assert "error" in response.json()
+    assert clean_redis.llen(INBOUND_QUEUE) == 0
+    assert not clean_redis.keys("parley:conv:*")
+
+
+def test_failing_callback_is_retried_then_delivered_once(
+        gateway: GatewayProcess, worker: WorkerProcess, sink: CallbackSink) -> None:
+    sink.failures.extend([(500, 0.0), (503, 0.0), (200, 12.0)])  # errors, then a timeout
+    assert _post(gateway, _message("flaky", 1, "/opening_hours")).status_code == 202
+    sink.wait_for(1, timeout=60)
+    time.sleep(3)
+    assert [r["text"] for r in sink.replies] == ["We open at 18:00."]
+    assert sink.attempts >= 4              # 500, 503, the timed-out one, and a retry
+
+
+def test_replies_pending_while_the_gateway_is_down_are_delivered_after_restart(
+        gateway_env: dict[str, str], worker: WorkerProcess, sink: CallbackSink,
+        tmp_path: Path) -> None:
+    first = GatewayProcess(tmp_path / "gw1.log", gateway_env)
+    for number in range(1, 4):
+        assert _post(first, _message("restart", number, "/greet")).status_code == 202
+    first.stop()                          # replies are produced while no gateway runs
+    time.sleep(3)
+    second = GatewayProcess(tmp_path / "gw2.log", gateway_env, port=first.port)
+    try:
+        replies = sink.wait_for(3, timeout=60)
+    finally:
+        second.stop()
+    assert sorted(r["sequence"] for r in replies) == [1, 2, 3]
+    assert len(replies) == 3

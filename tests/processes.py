@@ -1,0 +1,138 @@
+"""Real parts for integration and end-to-end tests: a Redis database of our own, a trained
+model, a real ``celery worker`` process (prefork) and the real gateway process."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+
+from brain.nlu import load_nlu_config, load_training_data, save_model, train_model
+from tests.conftest import FIXTURES, REPO
+
+REDIS_URL = "redis://127.0.0.1:6379/14"
+BOT = FIXTURES / "bots" / "dialogue_bot"
+
+
+@pytest.fixture(scope="session")
+def redis_client() -> Iterator[redis.Redis]:
+    client = redis.Redis.from_url(REDIS_URL, socket_timeout=30)
+    try:
+        client.ping()
+    except redis.ConnectionError:
+        pytest.fail("integration tests need Redis on 127.0.0.1:6379 (.ci/run starts one)")
+    client.flushdb()
+    yield client
+    client.flushdb()
+    client.close()
+
+
+@pytest.fixture(scope="session")
+def bot_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    model = train_model(load_training_data(BOT), load_nlu_config(BOT), seed=1)
+    return save_model(model, tmp_path_factory.mktemp("model") / "model.tar.gz")
+
+
+class WorkerProcess:
+    """``celery worker`` as a user starts it; ``children()`` are its prefork processes."""
+
+    def __init__(self, model: Path, log: Path, concurrency: int = 2) -> None:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("PARLEY_")}
+        env.update(PARLEY_REDIS_URL=REDIS_URL, PARLEY_BOT_DIR=str(BOT), PARLEY_MODEL=str(model),
+                   PARLEY_LEASE_SECONDS="3", PARLEY_TURN_WAIT_SECONDS="1",
+                   PARLEY_VISIBILITY_TIMEOUT="10")
+        self.log = log
+        self._log_file = log.open("w")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "workers.celery_app", "worker",
+             "-Q", "parley.inbound", "-c", str(concurrency), "-P", "prefork",
+             "--without-gossip", "--without-mingle", "--without-heartbeat", "-l", "INFO"],
+            cwd=REPO, env=env, stdout=self._log_file, stderr=subprocess.STDOUT)
+        self._wait_ready()
+
+    def _wait_ready(self) -> None:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if "ready." in self.log.read_text(errors="replace"):
+                return
+            if self.process.poll() is not None:
+                raise RuntimeError(f"worker exited: {self.log.read_text()[-2000:]}")
+            time.sleep(0.2)
+        raise RuntimeError(f"worker not ready: {self.log.read_text()[-2000:]}")
+
+    def children(self) -> list[int]:
+        out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(self.process.pid)],
+                             capture_output=True, text=True, check=False).stdout
+        return [int(pid) for pid in out.split()]
+
+    def stop(self) -> None:
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self._log_file.close()
+
+
+class GatewayProcess:
+    """``parley gateway`` on a free port, as an operator starts it."""
+
+    def __init__(self, log: Path, env: dict[str, str], port: int | None = None) -> None:
+        self.port = port or free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        full = {k: v for k, v in os.environ.items() if not k.startswith("PARLEY_")}
+        full.update(env, PARLEY_REDIS_URL=REDIS_URL, PARLEY_PORT=str(self.port))
+        self.log = log
+        self._log_file = log.open("a")
+        self.process = subprocess.Popen([sys.executable, "-m", "gateway.cli", "gateway"],
+                                        cwd=REPO, env=full, stdout=self._log_file,
+                                        stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                    return
+            except OSError:
+                if self.process.poll() is not None:
+                    raise RuntimeError(f"gateway exited: {log.read_text()[-2000:]}") from None
+                time.sleep(0.1)
+        raise RuntimeError("gateway did not listen")
+
+    def stop(self) -> None:
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self._log_file.close()
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture
+def clean_redis(redis_client: redis.Redis) -> Iterator[redis.Redis]:
+    """Our Redis database, empty before and after the test."""
+    redis_client.flushdb()
+    yield redis_client
+    redis_client.flushdb()
+
+
+@pytest.fixture
+def worker(bot_model: Path, clean_redis: redis.Redis, tmp_path: Path) -> Iterator[WorkerProcess]:
+    process = WorkerProcess(bot_model, tmp_path / "worker.log")
+    yield process
+    process.stop()
