@@ -52,9 +52,12 @@ def create_app(settings: GatewaySettings, *, claim_idle_ms: int = 30_000) -> web
 
 async def _redis_and_channels(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
-    # Blocking stream reads last 1 s; the socket timeout is longer, deliberately.
-    client = aioredis.Redis.from_url(settings.redis_url, socket_timeout=10,
-                                     socket_connect_timeout=5)
+    # A bounded pool that makes a burst wait for a connection instead of failing; the
+    # dispatcher's blocking stream reads last 1 s, the socket timeout is longer.
+    pool = aioredis.BlockingConnectionPool.from_url(
+        settings.redis_url, max_connections=64, timeout=5, socket_timeout=10,
+        socket_connect_timeout=5)
+    client = aioredis.Redis(connection_pool=pool)
     session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10, connect=3))
     app[REDIS] = client
     app[INGRESS] = Ingress(client, dedupe_ttl=settings.dedupe_ttl_seconds)
@@ -91,6 +94,11 @@ async def _json_errors(request: web.Request, handler: Handler) -> web.StreamResp
         return web.json_response({"error": str(exc)}, status=401)
     except BadRequest as exc:
         return web.json_response({"error": str(exc)}, status=400)
+    except (aioredis.RedisError, OSError) as exc:
+        # Not the client's fault, and not acknowledged: the platform will retry.
+        _log.error("Redis unavailable while handling %s: %s", request.path, exc)
+        return web.json_response({"error": "temporarily unavailable, retry later"},
+                                 status=503, headers={"Retry-After": "1"})
 
 
 async def _healthz(request: web.Request) -> web.Response:

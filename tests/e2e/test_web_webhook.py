@@ -120,3 +120,22 @@ def test_replies_pending_while_the_gateway_is_down_are_delivered_after_restart(
         second.stop()
     assert sorted(r["sequence"] for r in replies) == [1, 2, 3]
     assert len(replies) == 3
+
+
+def test_fifty_conversations_of_ten_messages_with_two_workers(
+        gateway: GatewayProcess, worker: WorkerProcess, sink: CallbackSink) -> None:
+    conversations, turns = 50, 10
+
+    def converse(chat: int) -> list[int]:
+        return [_post(gateway, _message(f"load{chat}", n, "/greet" if n % 2 else
+                                        "/opening_hours")).status_code
+                for n in range(1, turns + 1)]
+
+    with ThreadPoolExecutor(25) as pool:
+        statuses = [s for result in pool.map(converse, range(conversations)) for s in result]
+    assert statuses == [202] * conversations * turns
+    replies = sink.wait_for(conversations * turns, timeout=120)
+    assert len(replies) == conversations * turns and sink.repeats == 0
+    for chat in range(conversations):
+        mine = [r["sequence"] for r in replies if r["conversation_id"] == f"load{chat}"]
+        assert mine == list(range(1, turns + 1)), (chat, mine)
