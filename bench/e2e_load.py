@@ -43,18 +43,22 @@ class Sink:
     """Records the first arrival time of each reply, and repeats."""
 
     def __init__(self) -> None:
-        self.arrivals: dict[str, float] = {}
+        self.arrivals: dict[str, float] = {}   # delivery id → first arrival
+        self.first: dict[str, float] = {}      # inbound message id → its first reply
         self.repeats = 0
+        self.lock = threading.Lock()
         self._loop = asyncio.new_event_loop()
         self.url = ""
 
     async def _handle(self, request: web.Request) -> web.Response:
         reply = await request.json()
-        if reply["delivery_id"] in self.arrivals:
-            self.repeats += 1
-        else:
-            self.arrivals[reply["delivery_id"]] = time.perf_counter()
-            self.arrivals.setdefault(f"first:{reply['in_reply_to']}", time.perf_counter())
+        now = time.perf_counter()
+        with self.lock:
+            if reply["delivery_id"] in self.arrivals:
+                self.repeats += 1
+            else:
+                self.arrivals[reply["delivery_id"]] = now
+                self.first.setdefault(reply["in_reply_to"], now)
         return web.json_response({"ok": True})
 
     def start(self) -> None:
@@ -153,8 +157,7 @@ def main() -> int:
             sent = asyncio.run(_offer(url, args.rate, args.seconds, args.conversations))
             offered_for = time.perf_counter() - started
             deadline = time.monotonic() + args.drain_seconds
-            while (len([k for k in sink.arrivals if k.startswith("first:")]) < len(sent)
-                   and time.monotonic() < deadline):
+            while len(sink.first) < len(sent) and time.monotonic() < deadline:
                 time.sleep(0.2)
         finally:
             for process in processes:
@@ -162,10 +165,10 @@ def main() -> int:
             for process in processes:
                 process.wait(timeout=30)
             client.flushdb()
-    latencies = [(sink.arrivals[f"first:{mid}"] - t) * 1000 for mid, t in sent.items()
-                 if f"first:{mid}" in sink.arrivals]
-    in_period = sum(1 for mid, t in sent.items()
-                    if sink.arrivals.get(f"first:{mid}", float("inf")) <= started + offered_for)
+    with sink.lock:
+        first = dict(sink.first)
+    latencies = [(first[mid] - t) * 1000 for mid, t in sent.items() if mid in first]
+    in_period = sum(1 for mid in sent if first.get(mid, float("inf")) <= started + offered_for)
     result = {
         "offered_rate": args.rate, "seconds": args.seconds, "workers": args.workers,
         "messages": len(sent), "replied": len(latencies),
