@@ -22,6 +22,7 @@ from channels.errors import BadRequest, Unauthorized
 from channels.web import WebAdapter
 from gateway.dispatcher import OutboundDispatcher
 from gateway.ingress import Ingress
+from gateway.metrics import GatewayMetrics
 from gateway.settings import GatewaySettings
 from integrations.policy import RetryPolicy
 from workers.bus import HEARTBEAT_KEY
@@ -34,6 +35,7 @@ REDIS = web.AppKey("redis", aioredis.Redis)
 INGRESS = web.AppKey("ingress", Ingress)
 WEB = web.AppKey("web_adapter", WebAdapter)
 DISPATCHER = web.AppKey("dispatcher", OutboundDispatcher)
+METRICS = web.AppKey("metrics", GatewayMetrics)
 OPENAPI = Path(__file__).with_name("openapi.json")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -41,11 +43,13 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 def create_app(settings: GatewaySettings, *, claim_idle_ms: int = 30_000) -> web.Application:
     app = web.Application(client_max_size=settings.max_body_bytes, middlewares=[_json_errors])
     app[SETTINGS] = settings
+    app[METRICS] = GatewayMetrics()
     app.cleanup_ctx.append(_redis_and_channels)
     app.cleanup_ctx.append(lambda a: _dispatcher(a, claim_idle_ms))
     app.router.add_get("/healthz", _healthz)
     app.router.add_get("/readyz", _readyz)
     app.router.add_get("/openapi.json", _openapi)
+    app.router.add_get("/metrics", _metrics)
     app.router.add_post("/channels/web/messages", _web_messages)
     return app
 
@@ -75,7 +79,7 @@ async def _dispatcher(app: web.Application, claim_idle_ms: int) -> AsyncIterator
         app[REDIS], {"web": app[WEB]}, consumer=f"{socket.gethostname()}-{os.getpid()}",
         retry=RetryPolicy(attempts=settings.callback_attempts, initial_backoff=0.2,
                           max_backoff=5.0, jitter=0.1),
-        claim_idle_ms=claim_idle_ms)
+        metrics=app[METRICS], claim_idle_ms=claim_idle_ms)
     await dispatcher.start()
     app[DISPATCHER] = dispatcher
     yield
@@ -118,6 +122,11 @@ async def _readyz(request: web.Request) -> web.Response:
     return web.json_response({"ready": ready, **checks}, status=200 if ready else 503)
 
 
+async def _metrics(request: web.Request) -> web.Response:
+    return web.Response(body=request.app[METRICS].render(),
+                        content_type="text/plain", charset="utf-8")
+
+
 async def _openapi(request: web.Request) -> web.Response:
     return web.json_response(json.loads(OPENAPI.read_text(encoding="utf-8")))
 
@@ -129,6 +138,8 @@ async def _web_messages(request: web.Request) -> web.Response:
     results = []
     for message in adapter.parse(body):
         sequence = await request.app[INGRESS].accept(message)
+        outcome = "duplicate" if sequence is None else "accepted"
+        request.app[METRICS].inbound.labels(message.channel, outcome).inc()
         results.append({"message_id": message.message_id,
                         "status": "duplicate" if sequence is None else "accepted",
                         "sequence": sequence})

@@ -5,8 +5,9 @@ entry (``XACK``) only after the channel accepted it, so a gateway that dies mid-
 leaves its entries pending; every dispatcher periodically claims entries idle longer than
 ``claim_idle_ms`` (``XAUTOCLAIM``) and delivers them. A conversation's replies go out one
 at a time, in stream order. Failed sends are retried by ``RetryPolicy`` (transient errors
-only, ``Retry-After`` honoured, bounded); what still fails goes to the dead-letter stream
-``parley:outbound:dead`` with a log line, and is counted. All delivery tasks belong to
+only, ``Retry-After`` honoured, bounded, at most ``per_channel_limit`` sends in flight per
+channel); what still fails goes to the dead-letter stream ``parley:outbound:dead`` with a
+log line and the ``parley_replies_dead_lettered`` metric. All delivery tasks belong to
 one ``TaskGroup``: ``aclose`` stops reading and waits for them (the flush on shutdown).
 """
 
@@ -24,6 +25,7 @@ from redis.exceptions import RedisError, ResponseError
 
 from channels.errors import PermanentSendError, TransientSendError
 from channels.models import OutboundMessage, decode_outbound
+from gateway.metrics import GatewayMetrics
 from integrations.policy import RetryPolicy
 from workers.bus import OUTBOUND_STREAM
 
@@ -40,8 +42,9 @@ class Sender(Protocol):
 
 class OutboundDispatcher:
     def __init__(self, client: aioredis.Redis, senders: Mapping[str, Sender], *,
-                 consumer: str, retry: RetryPolicy, claim_idle_ms: int = 30_000,
-                 block_ms: int = 1000) -> None:
+                 consumer: str, retry: RetryPolicy, metrics: GatewayMetrics,
+                 claim_idle_ms: int = 30_000, block_ms: int = 1000,
+                 per_channel_limit: int = 32) -> None:
         self._redis = client
         self._senders = senders
         self._consumer = consumer
@@ -49,10 +52,11 @@ class OutboundDispatcher:
         self._claim_idle_ms = claim_idle_ms
         self._block_ms = block_ms
         self._locks: dict[str, asyncio.Lock] = {}
+        # At most this many sends in flight per channel: a slow site is not flooded.
+        self._limits = {name: asyncio.Semaphore(per_channel_limit) for name in senders}
+        self._metrics = metrics
         self._stopping = asyncio.Event()
         self._runner: asyncio.Task[None] | None = None
-        self.delivered = 0
-        self.dead_lettered = 0
 
     async def start(self) -> None:
         await self._ensure_group()
@@ -128,17 +132,19 @@ class OutboundDispatcher:
             if sender is None:
                 break
             try:
-                await sender.send(message)
+                async with self._limits[message.channel]:
+                    await sender.send(message)
             except PermanentSendError as exc:
                 reason = str(exc)
                 break
             except TransientSendError as exc:
                 reason = str(exc)
                 if attempt < self._retry.attempts:
+                    self._metrics.send_retries.labels(message.channel).inc()
                     await asyncio.sleep(self._backoff(attempt, exc.retry_after))
                 continue
             await self._redis.xack(OUTBOUND_STREAM, GROUP, entry_id)
-            self.delivered += 1
+            self._metrics.delivered.labels(message.channel).inc()
             return
         await self._dead_letter(entry_id, message, reason)
 
@@ -155,6 +161,6 @@ class OutboundDispatcher:
                                            "sequence": message.sequence})
             pipe.xack(OUTBOUND_STREAM, GROUP, entry_id)
             await pipe.execute()
-        self.dead_lettered += 1
+        self._metrics.dead_lettered.labels(message.channel).inc()
         _log.error("reply %s of conversation %s dead-lettered: %s", entry_id.decode(),
                    message.conversation_id, reason)

@@ -103,6 +103,9 @@ def test_failing_callback_is_retried_then_delivered_once(
     time.sleep(3)
     assert [r["text"] for r in sink.replies] == ["We open at 18:00."]
     assert sink.attempts >= 4              # 500, 503, the timed-out one, and a retry
+    metrics = requests.get(gateway.url + "/metrics", timeout=5).text
+    assert 'parley_replies_delivered_total{channel="web"} 1.0' in metrics
+    assert 'parley_reply_send_retries_total{channel="web"} 3.0' in metrics
 
 
 def test_replies_pending_while_the_gateway_is_down_are_delivered_after_restart(
@@ -139,3 +142,20 @@ def test_fifty_conversations_of_ten_messages_with_two_workers(
     for chat in range(conversations):
         mine = [r["sequence"] for r in replies if r["conversation_id"] == f"load{chat}"]
         assert mine == list(range(1, turns + 1)), (chat, mine)
+
+
+def test_a_reply_the_site_refuses_goes_to_the_dead_letter_stream(
+        gateway: GatewayProcess, worker: WorkerProcess, sink: CallbackSink,
+        clean_redis: redis.Redis) -> None:
+    sink.failures.extend([(400, 0.0)] * 3)          # a 4xx is not worth retrying
+    assert _post(gateway, _message("refused", 1, "/opening_hours")).status_code == 202
+    deadline = time.monotonic() + 30
+    while not clean_redis.xlen("parley:outbound:dead") and time.monotonic() < deadline:
+        time.sleep(0.1)
+    dead = clean_redis.xrange("parley:outbound:dead")
+    assert len(dead) == 1 and dead[0][1][b"reason"] == b"callback answered 400"
+    assert sink.attempts == 1 and sink.replies == []
+    metrics = requests.get(gateway.url + "/metrics", timeout=5).text
+    assert 'parley_replies_dead_lettered_total{channel="web"} 1.0' in metrics
+    assert 'parley_inbound_messages_total{channel="web",outcome="accepted"} 1.0' in metrics
+    assert "dead-lettered: callback answered 400" in gateway.log.read_text()
