@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from scipy import sparse
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import log_loss
@@ -62,7 +63,10 @@ class IntentClassifier:
         if self._features is None or self._model is None:
             raise RuntimeError("the intent classifier is not trained")
         texts = [feature_text(d) for d in docs]
-        result: np.ndarray[Any, Any] = self._model.predict_proba(self._features.transform(texts))
+        # FeatureUnion.transform goes through joblib even for one text (~2 ms a parse);
+        # stacking the parts directly gives the same matrix.
+        parts = [vectorizer.transform(texts) for _, vectorizer in self._features.transformer_list]
+        result: np.ndarray[Any, Any] = self._model.predict_proba(sparse.hstack(parts).tocsr())
         return result
 
     def __call__(self, doc: Doc) -> Doc:
