@@ -29,7 +29,7 @@ from spacy.tokens import Doc
 from brain.nlu.config import NluConfig
 from brain.nlu.entity_rules import LOOKUP_ID, REGEX_ID
 from brain.nlu.intent_classifier import IntentClassifier
-from brain.nlu.values import ValueSettings, extract_values
+from brain.nlu.values import ValueSettings, extract_values, warm_up
 
 __all__ = ["NluModel", "ParseResult"]
 
@@ -52,6 +52,8 @@ class NluModel:
             dimensions=frozenset(self.config.values), timezone=self.config.timezone,
             default_currency=self.config.default_currency)
         self._zone = ZoneInfo(self.config.timezone)
+        if "time" in self._value_settings.dimensions:
+            warm_up(self.config.timezone)  # dateparser's first call costs ~80 ms: pay it here
 
     @property
     def intents(self) -> list[str]:
