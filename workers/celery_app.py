@@ -28,7 +28,7 @@ def create_celery(settings: WorkerSettings) -> Celery:
     celery.conf.update(
         task_acks_late=True,
         task_reject_on_worker_lost=True,
-        worker_prefetch_multiplier=1,
+        worker_prefetch_multiplier=settings.prefetch_multiplier,
         task_default_queue=INBOUND_QUEUE,
         task_ignore_result=True,
         task_serializer="json",

@@ -18,6 +18,7 @@ from brain.bot import Bot
 from integrations import OrdersClient, OrdersSettings
 from workers.bus import HEARTBEAT_KEY
 from workers.conversation_store import ConversationStore
+from workers.ordering import LeaseRenewer
 from workers.settings import WorkerSettings
 
 __all__ = ["WorkerRuntime", "runtime"]
@@ -28,6 +29,7 @@ class WorkerRuntime:
     settings: WorkerSettings
     redis: redis.Redis
     store: ConversationStore
+    leases: LeaseRenewer
     bot: Bot
 
 
@@ -43,7 +45,8 @@ def runtime() -> WorkerRuntime:
         clients["orders"] = OrdersClient(OrdersSettings.from_env())
     bot = Bot.load(settings.bot_dir, model_path=settings.model_path, clients=clients)
     _start_heartbeat(client)
-    return WorkerRuntime(settings, client, ConversationStore(client), bot)
+    leases = LeaseRenewer(client, int(settings.lease_seconds * 1000))
+    return WorkerRuntime(settings, client, ConversationStore(client), leases, bot)
 
 
 def _start_heartbeat(client: redis.Redis) -> None:

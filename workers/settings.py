@@ -27,6 +27,7 @@ class WorkerSettings:
     lease_seconds: float = 60.0
     visibility_timeout: float = 30.0
     turn_wait_seconds: float = 2.0
+    prefetch_multiplier: int = 1
 
     def __repr__(self) -> str:
         parsed = urlparse(self.redis_url)
@@ -50,7 +51,8 @@ class WorkerSettings:
         return cls(redis_url=url, bot_dir=bot_dir, model_path=Path(model) if model else None,
                    lease_seconds=_seconds(env, "PARLEY_LEASE_SECONDS", 60.0),
                    visibility_timeout=_seconds(env, "PARLEY_VISIBILITY_TIMEOUT", 30.0),
-                   turn_wait_seconds=_seconds(env, "PARLEY_TURN_WAIT_SECONDS", 2.0))
+                   turn_wait_seconds=_seconds(env, "PARLEY_TURN_WAIT_SECONDS", 2.0),
+                   prefetch_multiplier=_count(env, "PARLEY_WORKER_PREFETCH", 1))
 
 
 def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
@@ -64,3 +66,12 @@ def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
     if value <= 0:
         raise WorkerSettingsError(f"{name} must be a positive number of seconds, got {raw!r}")
     return value
+
+
+def _count(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    if raw is None:
+        return default
+    if not raw.strip().isdigit() or not 1 <= int(raw) <= 64:
+        raise WorkerSettingsError(f"{name} must be a whole number from 1 to 64, got {raw!r}")
+    return int(raw)

@@ -41,22 +41,23 @@ def handle_inbound(self: Task, payload: str, sequence: int) -> str:
 
 def serve(rt: WorkerRuntime, message: InboundMessage) -> str:
     """Serve ``message`` if it is its turn: 'committed', 'duplicate', 'not_yet' or 'lost'."""
-    settings = rt.settings
-    with TicketLock(rt.redis, message.conversation_id, message.sequence,
-                    lease_seconds=settings.lease_seconds,
-                    wait_seconds=settings.turn_wait_seconds) as lock:
+    key = rt.store.tracker_key(message.conversation_id)
+    with TicketLock(rt.redis, message.conversation_id, message.sequence, state_key=key,
+                    renewer=rt.leases, wait_seconds=rt.settings.turn_wait_seconds) as lock:
         turn = lock.acquire()
         if turn is Turn.DONE:
             return "duplicate"
         if turn is Turn.NOT_YET:
             return "not_yet"
-        tracker = rt.store.load(message.conversation_id) or rt.bot.new_tracker(
-            message.conversation_id)
+        tracker = rt.store.decode(lock.state) or rt.bot.new_tracker(message.conversation_id)
+        loaded = tracker.event_count
         result = rt.bot.respond(tracker, message.payload or message.text,
                                 channel=message.channel, message_id=message.message_id,
                                 now=message.received_at or time.time())
         commit = rt.store.commit(tracker, sequence=message.sequence, owner=lock.owner,
-                                 outbound=_outbound(message, result))
+                                 loaded_count=loaded, outbound=_outbound(message, result))
+        if commit is not Commit.LEASE_LOST:
+            lock.ended()  # the commit script released the lease
     if commit is Commit.LEASE_LOST:
         _log.warning("conversation %s: lease lost while serving #%d; another worker serves it",
                      message.conversation_id, message.sequence)

@@ -75,7 +75,7 @@ class ActionRunner:
                  candidate: Any) -> ActionContext:
         message = turn.tracker.latest_message
         source = message.message_id if message and message.message_id else str(
-            len(turn.tracker.events))
+            turn.tracker.event_count)
         key = hashlib.sha256(f"{turn.tracker.conversation_id}:{source}:{name}".encode())
         return ActionContext(tracker=turn.tracker, slots=dict(turn.tracker.slots),
                              latest_message=message, dispatcher=dispatcher,

@@ -176,7 +176,7 @@ class _Turn:
         self.log.append(LogRecord(kind, value, dict(self.tracker.slots), self.tracker.active_form))
 
     def _seed(self) -> str:
-        return f"{self.tracker.conversation_id}:{len(self.tracker.events)}"
+        return f"{self.tracker.conversation_id}:{self.tracker.event_count}"
 
     def send(self, message: OutgoingMessage) -> None:
         self.messages.append(message)

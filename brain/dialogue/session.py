@@ -12,7 +12,7 @@ __all__ = ["start_session_if_due"]
 
 def start_session_if_due(tracker: Tracker, config: SessionConfig, now: float) -> bool:
     """Apply ``SessionStarted`` (and carried-over slots) if a new session is due."""
-    first = not tracker.events
+    first = tracker.event_count == 0
     expired = (config.session_expiration_time > 0 and tracker.last_activity > 0
                and now - tracker.last_activity > config.session_expiration_time * 60)
     if not (first or expired):

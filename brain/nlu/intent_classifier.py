@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import sklearn
 from scipy import sparse
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
@@ -65,8 +66,13 @@ class IntentClassifier:
         texts = [feature_text(d) for d in docs]
         # FeatureUnion.transform goes through joblib even for one text (~2 ms a parse);
         # stacking the parts directly gives the same matrix.
-        parts = [vectorizer.transform(texts) for _, vectorizer in self._features.transformer_list]
-        result: np.ndarray[Any, Any] = self._model.predict_proba(sparse.hstack(parts).tocsr())
+        # The inputs are ours and already checked: sklearn's per-call parameter and finiteness
+        # validation cost ~0.8 ms of a ~3.5 ms parse (measured).
+        with sklearn.config_context(assume_finite=True, skip_parameter_validation=True):
+            parts = [vectorizer.transform(texts)
+                     for _, vectorizer in self._features.transformer_list]
+            result: np.ndarray[Any, Any] = self._model.predict_proba(
+                sparse.hstack(parts).tocsr())
         return result
 
     def __call__(self, doc: Doc) -> Doc:

@@ -95,5 +95,11 @@ def test_the_tracker_survives_between_turns(worker: WorkerProcess,
     redis_client.lpush(INBOUND_QUEUE, inbound_message(_message("form", 2, '/inform{"guests": 3}')))
     replies = _wait_for(redis_client, 2, timeout=30)
     assert [r.text for r in replies] == ["For how many people?", "Under which name?"]
-    stored = redis_client.get(conversation_key("web:test:form", "tracker"))
-    assert msgspec.json.decode(stored)["schema_version"] == 1
+    stored = msgspec.json.decode(redis_client.get(conversation_key("web:test:form", "tracker")))
+    assert stored["schema_version"] == 2
+    assert stored["state"]["active_form"] == "booking_form"
+    history = [msgspec.json.decode(e) for e in
+               redis_client.lrange(conversation_key("web:test:form", "events"), 0, -1)]
+    assert [e["text"] for e in history if e["type"] == "user"] == [
+        "/book_table", '/inform{"guests": 3}']
+    assert stored["dropped"] + len(stored["events"]) == len(history)

@@ -35,13 +35,40 @@ def _tracker() -> Tracker:
 def test_json_round_trip_keeps_events_and_state() -> None:
     tracker = _tracker()
     data = json.loads(tracker.to_json())
-    assert data["schema_version"] == 1
+    assert data["schema_version"] == 2
     again = Tracker.from_json(tracker.to_json())
     assert again.events == tracker.events
     assert (again.slots, again.active_form, again.last_activity) == (
         {"order_id": "48291", "lang": "en", "requested_slot": None}, "refund_form", 101.0)
     assert again.window(5) == [{"role": "user", "text": "where is 48291"},
                                {"role": "bot", "text": "Why?"}]
+
+
+def test_a_snapshot_with_a_short_tail_keeps_state_and_counts() -> None:
+    tracker = _tracker()
+    for n in range(40):
+        tracker.apply(UserUttered(timestamp=200.0 + n, text=f"m{n}", parse={}, message_id=str(n)))
+    tracker.apply(SlotSet(timestamp=300.0, name="lang", value="de"))
+    data = json.loads(tracker.to_json(keep=3))
+    assert (len(data["events"]), data["dropped"]) == (3, 43)
+    again = Tracker.from_json(tracker.to_json(keep=3))
+    assert (again.slots, again.active_form, again.last_activity, again.event_count) == (
+        tracker.slots, "refund_form", 239.0, 46)
+    assert again.events == tracker.events[-3:]
+    again.apply(BotUttered(timestamp=301.0, text="ok"))
+    assert again.events_since(46) == [BotUttered(timestamp=301.0, text="ok")]
+    assert again.events_since(44) == [*tracker.events[-2:],
+                                      BotUttered(timestamp=301.0, text="ok")]
+
+
+def test_version_1_json_is_read_by_replay() -> None:
+    tracker = _tracker()
+    data = {"schema_version": 1, "conversation_id": tracker.conversation_id,
+            "initial_slots": tracker.initial_slots,
+            "events": [e.to_dict() for e in tracker.events]}
+    again = Tracker.from_json(json.dumps(data))
+    assert (again.slots, again.active_form, again.events) == (
+        tracker.slots, "refund_form", tracker.events)
 
 
 def test_other_schema_version_is_refused() -> None:
