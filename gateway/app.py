@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import secrets
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -20,22 +21,33 @@ from aiohttp import web
 
 from channels.errors import BadRequest, Unauthorized
 from channels.web import WebAdapter
+from channels.web_session import SessionSigner
+from channels.webchat import CHANNEL
+from gateway.app_keys import (
+    DISPATCHER,
+    HUB,
+    INGRESS,
+    METRICS,
+    OUTBOX,
+    REDIS,
+    SESSIONS,
+    SETTINGS,
+    SOCKETS,
+    WEB,
+)
 from gateway.dispatcher import OutboundDispatcher
 from gateway.ingress import Ingress
 from gateway.metrics import GatewayMetrics
 from gateway.settings import GatewaySettings
+from gateway.webchat_hub import LiveHub
+from gateway.webchat_outbox import WebchatOutbox
+from gateway.webchat_routes import add_webchat_routes
 from integrations.policy import RetryPolicy
 from workers.bus import HEARTBEAT_KEY
 
 __all__ = ["create_app"]
 
 _log = logging.getLogger("parley.gateway.app")
-SETTINGS = web.AppKey("settings", GatewaySettings)
-REDIS = web.AppKey("redis", aioredis.Redis)
-INGRESS = web.AppKey("ingress", Ingress)
-WEB = web.AppKey("web_adapter", WebAdapter)
-DISPATCHER = web.AppKey("dispatcher", OutboundDispatcher)
-METRICS = web.AppKey("metrics", GatewayMetrics)
 OPENAPI = Path(__file__).with_name("openapi.json")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -51,6 +63,7 @@ def create_app(settings: GatewaySettings, *, claim_idle_ms: int = 30_000) -> web
     app.router.add_get("/openapi.json", _openapi)
     app.router.add_get("/metrics", _metrics)
     app.router.add_post("/channels/web/messages", _web_messages)
+    add_webchat_routes(app)
     return app
 
 
@@ -68,15 +81,34 @@ async def _redis_and_channels(app: web.Application) -> AsyncIterator[None]:
     app[WEB] = WebAdapter(secret=settings.web_secret, token=settings.web_token,
                           callback_url=settings.web_callback_url,
                           window=settings.replay_window_seconds, session=session)
+    app[SESSIONS] = SessionSigner(_session_secret(settings),
+                                  max_age=settings.session_days * 86400)
+    app[OUTBOX] = WebchatOutbox(client, size=settings.outbox_size,
+                                ttl_seconds=settings.session_days * 86400)
+    app[SOCKETS] = set()
+    hub = LiveHub(client)
+    await hub.start()
+    app[HUB] = hub
     yield
+    await hub.aclose()
     await session.close()
     await client.aclose()
+
+
+def _session_secret(settings: GatewaySettings) -> str:
+    if settings.session_secret:
+        return settings.session_secret
+    _log.warning("PARLEY_SESSION_SECRET is not set: browser sessions use a random key and "
+                 "last until this gateway stops; set it (the same on every replica) to keep "
+                 "them across restarts and replicas")
+    return secrets.token_urlsafe(32)
 
 
 async def _dispatcher(app: web.Application, claim_idle_ms: int) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     dispatcher = OutboundDispatcher(
-        app[REDIS], {"web": app[WEB]}, consumer=f"{socket.gethostname()}-{os.getpid()}",
+        app[REDIS], {"web": app[WEB], CHANNEL: app[OUTBOX]},
+        consumer=f"{socket.gethostname()}-{os.getpid()}",
         retry=RetryPolicy(attempts=settings.callback_attempts, initial_backoff=0.2,
                           max_backoff=5.0, jitter=0.1),
         metrics=app[METRICS], claim_idle_ms=claim_idle_ms)

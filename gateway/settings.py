@@ -30,6 +30,13 @@ class GatewaySettings:
     replay_window_seconds: int = 300
     dedupe_ttl_seconds: int = 24 * 3600
     callback_attempts: int = 6
+    # Browser chat: the key of session tokens (None: a random one per process, so sessions
+    # neither survive a restart nor work across replicas), their lifetime, the origins
+    # besides the gateway's own allowed to open the widget's connections, the outbox size.
+    session_secret: str | None = field(default=None, repr=False)
+    session_days: int = 30
+    allowed_origins: tuple[str, ...] = ()
+    outbox_size: int = 200
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> GatewaySettings:
@@ -40,12 +47,15 @@ class GatewaySettings:
                                        "redis://127.0.0.1:6379/0" + ("" if url else
                                                                      " (it is not set)"))
         secret, token = env.get("PARLEY_WEB_SECRET") or None, env.get("PARLEY_WEB_TOKEN") or None
-        if not (secret or token):
-            raise GatewaySettingsError("PARLEY_WEB_SECRET (HMAC key) or PARLEY_WEB_TOKEN "
-                                       "(bearer token) must be set for the web channel")
+        session_secret = env.get("PARLEY_SESSION_SECRET") or None
+        if session_secret is not None and len(session_secret) < 16:
+            raise GatewaySettingsError("PARLEY_SESSION_SECRET must be at least 16 characters")
         callback = env.get("PARLEY_WEB_CALLBACK_URL") or None
         if callback and urlparse(callback).scheme not in ("http", "https"):
             raise GatewaySettingsError("PARLEY_WEB_CALLBACK_URL must be an http(s) URL")
+        if callback and not (secret or token):
+            raise GatewaySettingsError("PARLEY_WEB_CALLBACK_URL is set: PARLEY_WEB_SECRET (HMAC "
+                                       "key) or PARLEY_WEB_TOKEN must be set to sign callbacks")
         return cls(redis_url=url, host=env.get("PARLEY_HOST", "127.0.0.1"),
                    port=_integer(env, "PARLEY_PORT", 8080, 0, 65535),
                    web_secret=secret, web_token=token, web_callback_url=callback,
@@ -53,7 +63,11 @@ class GatewaySettings:
                                            16 * 1024 * 1024),
                    replay_window_seconds=_integer(env, "PARLEY_REPLAY_WINDOW_SECONDS", 300,
                                                   1, 3600),
-                   callback_attempts=_integer(env, "PARLEY_CALLBACK_ATTEMPTS", 6, 1, 50))
+                   callback_attempts=_integer(env, "PARLEY_CALLBACK_ATTEMPTS", 6, 1, 50),
+                   session_secret=session_secret,
+                   session_days=_integer(env, "PARLEY_SESSION_DAYS", 30, 1, 3650),
+                   allowed_origins=_origins(env, "PARLEY_WEB_ALLOWED_ORIGINS"),
+                   outbox_size=_integer(env, "PARLEY_OUTBOX_SIZE", 200, 10, 100_000))
 
 
 def _integer(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
@@ -64,3 +78,13 @@ def _integer(env: Mapping[str, str], name: str, default: int, low: int, high: in
         raise GatewaySettingsError(f"{name} must be a whole number from {low} to {high}, "
                                    f"got {raw!r}")
     return int(raw)
+
+
+def _origins(env: Mapping[str, str], name: str) -> tuple[str, ...]:
+    origins = tuple(o.strip().rstrip("/") for o in env.get(name, "").split(",") if o.strip())
+    for origin in origins:
+        parsed = urlparse(origin)
+        if parsed.scheme not in ("http", "https") or not parsed.netloc or parsed.path:
+            raise GatewaySettingsError(f"{name} must be a comma-separated list of origins "
+                                       f"such as https://shop.example, got {origin!r}")
+    return origins

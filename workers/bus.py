@@ -27,6 +27,8 @@ __all__ = [
     "dedupe_key",
     "inbound_message",
     "inbound_template",
+    "live_channel",
+    "typing_frame",
 ]
 
 INBOUND_QUEUE = "parley.inbound"
@@ -39,6 +41,18 @@ def conversation_key(conversation_id: str, part: str) -> str:
     """Keys of one conversation: ``seq`` (tickets), ``served``, ``tracker``, ``lease``,
     ``wake:<n>``. The id is in braces: one hash slot, so a Lua script may touch them all."""
     return f"parley:conv:{{{conversation_id}}}:{part}"
+
+
+def live_channel(conversation_id: str) -> str:
+    """The pub/sub channel on which a conversation's live browser frames are fanned out to
+    every gateway replica (replies, typing)."""
+    return f"parley:live:{conversation_id}"
+
+
+def typing_frame(on: bool) -> bytes:
+    """The browser frame a worker publishes when it starts (and, with no reply, ends) a
+    turn: the widget's typing indicator."""
+    return b'{"type":"typing","on":true}' if on else b'{"type":"typing","on":false}'
 
 
 def dedupe_key(channel: str, message_id: str) -> str:

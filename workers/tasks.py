@@ -7,12 +7,13 @@ import time
 from typing import Any
 
 import msgspec
+import redis
 from celery import Task
 from celery.signals import worker_process_init
 
 from brain.dialogue.engine import TurnResult
 from channels.models import Button, InboundMessage, OutboundMessage, decode_inbound
-from workers.bus import INBOUND_TASK
+from workers.bus import INBOUND_TASK, live_channel, typing_frame
 from workers.celery_app import app
 from workers.conversation_store import Commit
 from workers.ordering import TicketLock, Turn
@@ -21,6 +22,7 @@ from workers.runtime import WorkerRuntime, runtime
 __all__ = ["handle_inbound", "serve"]
 
 _log = logging.getLogger("parley.workers.tasks")
+LIVE_CHANNELS = frozenset({"webchat"})  # channels whose clients watch turns live
 
 
 @worker_process_init.connect  # type: ignore[untyped-decorator]
@@ -49,6 +51,9 @@ def serve(rt: WorkerRuntime, message: InboundMessage) -> str:
             return "duplicate"
         if turn is Turn.NOT_YET:
             return "not_yet"
+        live = message.channel in LIVE_CHANNELS
+        if live:
+            _publish(rt, message.conversation_id, typing_frame(True))
         tracker = rt.store.decode(lock.state) or rt.bot.new_tracker(message.conversation_id)
         loaded = tracker.event_count
         result = rt.bot.respond(tracker, message.payload or message.text,
@@ -58,11 +63,21 @@ def serve(rt: WorkerRuntime, message: InboundMessage) -> str:
                                  loaded_count=loaded, outbound=_outbound(message, result))
         if commit is not Commit.LEASE_LOST:
             lock.ended()  # the commit script released the lease
+        if live and not result.messages:
+            _publish(rt, message.conversation_id, typing_frame(False))
     if commit is Commit.LEASE_LOST:
         _log.warning("conversation %s: lease lost while serving #%d; another worker serves it",
                      message.conversation_id, message.sequence)
         return "lost"
     return "committed" if commit is Commit.COMMITTED else "duplicate"
+
+
+def _publish(rt: WorkerRuntime, conversation_id: str, frame: bytes) -> None:
+    """Best effort: a typing indicator is not worth failing a turn for."""
+    try:
+        rt.redis.publish(live_channel(conversation_id), frame)
+    except redis.RedisError as exc:
+        _log.warning("conversation %s: typing frame not published: %s", conversation_id, exc)
 
 
 def _outbound(message: InboundMessage, result: TurnResult) -> list[OutboundMessage]:

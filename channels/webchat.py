@@ -1,0 +1,143 @@
+"""The browser chat protocol (``/widget.js`` ↔ gateway): frames in, frames out.
+
+Client frames: ``hello`` (session token, last reply sequence seen) and ``message`` (a
+client message id, then ``text`` or a button's ``payload``). Server frames: ``welcome``,
+``ack``, ``reply`` (with the conversation's reply sequence ``seq``), ``typing`` (published
+by the workers, see ``workers.bus``) and ``error``. The transports (WebSocket, long-poll)
+and the outbox live in the gateway; this module only checks and builds frames, so both
+transports speak the same language.
+
+A browser's conversation is ``webchat:browser:<session id>``; the dedupe key of its
+messages is scoped to the session (``<session id>:<client id>``), so one browser cannot
+shadow another's message ids.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Literal
+
+import msgspec
+
+from channels.errors import BadRequest
+from channels.models import InboundMessage, OutboundMessage
+
+__all__ = ["CHANNEL", "Hello", "MessageFrame", "conversation_of", "decode_hello",
+           "decode_message", "decode_send", "frame_sequence", "inbound", "reply_frame_parts",
+           "session_of"]
+
+CHANNEL = "webchat"
+ACCOUNT = "browser"
+MAX_TEXT = 4000
+
+
+class Hello(msgspec.Struct, tag="hello", forbid_unknown_fields=True):
+    token: str
+    after: int = 0
+
+
+class MessageFrame(msgspec.Struct, tag="message", forbid_unknown_fields=True):
+    id: str
+    text: str | None = None
+    payload: str | None = None
+    title: str | None = None
+
+
+class _SendBody(msgspec.Struct, forbid_unknown_fields=True):
+    token: str
+    id: str
+    text: str | None = None
+    payload: str | None = None
+    title: str | None = None
+
+
+_hello = msgspec.json.Decoder(Hello)
+_frame = msgspec.json.Decoder(MessageFrame)
+_send = msgspec.json.Decoder(_SendBody)
+
+
+def decode_hello(raw: str | bytes) -> Hello:
+    try:
+        return _hello.decode(raw)
+    except msgspec.DecodeError as exc:  # ValidationError is a DecodeError
+        raise BadRequest(f"the first frame must be a hello: {exc}") from exc
+
+
+def decode_message(raw: str | bytes) -> MessageFrame:
+    try:
+        frame = _frame.decode(raw)
+    except msgspec.DecodeError as exc:
+        raise BadRequest(f"invalid message frame: {exc}") from exc
+    return _checked(frame)
+
+
+def decode_send(raw: bytes) -> tuple[str, MessageFrame]:
+    """The long-poll transport's ``POST /channels/web/send`` body: (token, message)."""
+    try:
+        body = _send.decode(raw)
+    except msgspec.DecodeError as exc:
+        raise BadRequest(f"invalid message: {exc}") from exc
+    return body.token, _checked(MessageFrame(id=body.id, text=body.text,
+                                             payload=body.payload, title=body.title))
+
+
+def _checked(frame: MessageFrame) -> MessageFrame:
+    if not 1 <= len(frame.id) <= 100:
+        raise BadRequest("'id' must be 1 to 100 characters")
+    if (frame.text is None) == (frame.payload is None):
+        raise BadRequest("give exactly one of 'text' and 'payload'")
+    content = frame.text if frame.text is not None else frame.payload or ""
+    if not content.strip() or len(content) > MAX_TEXT:
+        raise BadRequest(f"the message must have 1 to {MAX_TEXT} characters")
+    return frame
+
+
+def conversation_of(session_id: str) -> str:
+    return f"{CHANNEL}:{ACCOUNT}:{session_id}"
+
+
+def session_of(conversation_id: str) -> str:
+    return conversation_id.split(":", 2)[-1]
+
+
+def inbound(session_id: str, frame: MessageFrame, *, now: float | None = None
+            ) -> InboundMessage:
+    return InboundMessage(channel=CHANNEL, account=ACCOUNT, chat=session_id,
+                          user_id=session_id, message_id=f"{session_id}:{frame.id}",
+                          text=frame.text or "", payload=frame.payload,
+                          received_at=time.time() if now is None else now)
+
+
+class _Reply(msgspec.Struct):
+    type: Literal["reply"]
+    seq: int
+    in_reply_to: str
+    index: int
+    text: str
+    buttons: list[dict[str, str]]
+    image: str | None
+    at: float
+
+
+def reply_frame_parts(message: OutboundMessage, *, at: float) -> tuple[bytes, bytes]:
+    """The reply frame split where its ``seq`` goes: the outbox script numbers it."""
+    marker = -987654321987654321
+    frame = msgspec.json.encode(_Reply(
+        type="reply", seq=marker, in_reply_to=message.in_reply_to.split(":", 1)[-1],
+        index=message.index, text=message.text,
+        buttons=[{"title": b.title, "payload": b.payload} for b in message.buttons],
+        image=message.image, at=round(at, 3)))
+    prefix, _, suffix = frame.partition(str(marker).encode())
+    return prefix, suffix
+
+
+class _Seq(msgspec.Struct):
+    seq: int = 0
+
+
+_seq = msgspec.json.Decoder(_Seq)
+
+
+def frame_sequence(frame: bytes) -> int:
+    """A reply frame's ``seq`` (0 for frames that carry none, such as typing)."""
+    return _seq.decode(frame).seq
