@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from prometheus_client import CollectorRegistry, Counter, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
 
 __all__ = ["GatewayMetrics"]
 
@@ -28,6 +28,9 @@ class GatewayMetrics:
         self.dead_lettered = Counter("parley_replies_dead_lettered",
                                      "Replies given up on and moved to the dead-letter stream",
                                      ["channel"], registry=self.registry)
+        self.browser_sockets = Gauge("parley_webchat_sockets",
+                                     "Browser WebSockets open on this gateway",
+                                     registry=self.registry)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -176,12 +176,14 @@ async def _websocket(request: web.Request) -> web.StreamResponse:
     _check_origin(request)
     ws = web.WebSocketResponse(heartbeat=20.0, max_msg_size=16 * 1024)
     await ws.prepare(request)
-    sockets = request.app[SOCKETS]
+    sockets, gauge = request.app[SOCKETS], request.app[METRICS].browser_sockets
     sockets.add(ws)
+    gauge.inc()
     try:
         await _serve_socket(request, ws)
     finally:
         sockets.discard(ws)
+        gauge.dec()
     return ws
 
 

@@ -12,7 +12,13 @@ import sys
 from collections.abc import Sequence
 
 from brain.errors import BrainError
-from gateway.cli import dialogue_commands, gateway_command, nlu_commands, worker_command
+from gateway.cli import (
+    dialogue_commands,
+    gateway_command,
+    nlu_commands,
+    run_command,
+    worker_command,
+)
 from gateway.settings import GatewaySettingsError
 from integrations.errors import IntegrationError
 from workers.settings import WorkerSettingsError
@@ -28,6 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
     dialogue_commands.register(commands)
     worker_command.register(commands)
     gateway_command.register(commands)
+    run_command.register(commands)
     return parser
 
 

@@ -35,6 +35,8 @@ def test_a_conversation_over_the_socket_with_typing_and_a_button(
             browser = ChatClient(http, chat_gateway.url)
             welcome = await browser.connect()
             assert welcome["last"] == 0
+            async with http.get(chat_gateway.url + "/metrics") as metrics:
+                assert "parley_webchat_sockets 1.0" in await metrics.text()
             first = await browser.send(payload="/book_table")
             assert await browser.next_frame("ack") == {"type": "ack", "id": first,
                                                        "status": "accepted"}

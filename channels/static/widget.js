@@ -1,0 +1,553 @@
+/* Parley chat widget: vanilla ES2019, no dependencies, no build step.
+ *
+ *   <script src="https://gw.example/widget.js" data-parley-url="https://gw.example"></script>
+ *
+ * data-parley-url        gateway base URL (default: the origin this script came from)
+ * data-parley-mode       "bubble" (default, floating launcher) or "inline" (into
+ *                        #parley-chat if present, else <body>)
+ * data-parley-transport  "poll" to long-poll instead of using a WebSocket
+ *
+ * Server texts are untrusted: they reach the page only through textContent.
+ */
+(function () {
+  "use strict";
+  if (window.__parleyWidget) return; // included twice: one widget is enough
+  window.__parleyWidget = true;
+
+  // currentScript is only set while this file first runs: read the options now.
+  const script = document.currentScript ||
+    [].slice.call(document.querySelectorAll('script[src*="widget.js"]')).pop();
+  const attr = (name) => (script && script.getAttribute(name)) || "";
+  const base = (attr("data-parley-url") || originOf(script && script.src) || location.origin)
+    .replace(/\/+$/, "");
+  const mode = attr("data-parley-mode") === "inline" ? "inline" : "bubble";
+  let transport = attr("data-parley-transport") === "poll" || typeof WebSocket === "undefined"
+    ? "poll" : "ws";
+
+  const TEXT = {
+    connecting: "Connecting\u2026",
+    open: "Connected",
+    lost: "Connection lost \u2014 reconnecting\u2026",
+    offline: "Offline \u2014 messages will be sent when the connection is back",
+  };
+
+  // ---- persisted state (localStorage may be missing or throw: then memory only) ----
+  const KEY = "parley:" + base + ":";
+  const load = (k) => { try { return localStorage.getItem(KEY + k); } catch (e) { return null; } };
+  const save = (k, v) => {
+    try { if (v == null) localStorage.removeItem(KEY + k); else localStorage.setItem(KEY + k, v); }
+    catch (e) { /* private mode or full: memory only */ }
+  };
+  let token = load("token");
+  let conversation = load("conversation");
+  let after = parseInt(load("after"), 10) || 0; // last reply seq shown
+  // Indexes already shown for seq === after, known only for replies this page saw: lets
+  // several replies sharing one seq (index 0, 1, ...) through, still dropping repeats.
+  let seenSeq = null;
+  let seenIdx = new Set();
+
+  // ---- connection state ----
+  const pending = [];     // outgoing messages not acked yet, oldest first
+  let gen = 0;            // bumped on each teardown; callbacks of older connections stop
+  let ws = null;
+  let pollCtrl = null;
+  let connected = false;  // welcome received (ws) or session made (poll)
+  let connecting = false;
+  let everConnected = false;
+  let started = false;    // bubble mode connects on first open only
+  let attempt = 0;        // backoff exponent
+  let wsFailures = 0;     // WebSocket opens in a row that never reached "welcome"
+  let reconnectTimer = null;
+  let pumping = -1;       // gen of the running long-poll send loop
+  let typingTimer = null;
+  let errorTimer = null;
+  const ui = {};
+
+  function originOf(src) {
+    try { return src ? new URL(src, location.href).origin : ""; } catch (e) { return ""; }
+  }
+
+  function el(tag, cls, text, parent) {
+    const e = document.createElement(tag);
+    if (cls) e.className = cls;
+    if (text != null) e.textContent = text;
+    if (parent) parent.appendChild(e);
+    return e;
+  }
+
+  function newId() {
+    const c = window.crypto;
+    if (c && c.randomUUID) return c.randomUUID(); // secure contexts only
+    const b = new Uint8Array(16);
+    if (c && c.getRandomValues) c.getRandomValues(b);
+    else for (let i = 0; i < 16; i++) b[i] = Math.random() * 256;
+    return Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
+  }
+
+  const pad = (n) => String(n).padStart(2, "0");
+  const hhmm = (d) => pad(d.getHours()) + ":" + pad(d.getMinutes());
+
+  // ---- UI ----
+  const CSS = `
+.parley-chat{--p:#2563eb;box-sizing:border-box;display:flex;flex-direction:column;overflow:hidden;background:#fff;
+ color:#1f2937;font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;border-radius:16px;
+ box-shadow:0 10px 30px rgba(15,23,42,.12),0 1px 3px rgba(15,23,42,.08)}
+.parley-chat *{box-sizing:inherit}
+.parley-inline{height:100%;min-height:360px}
+.parley-fill{height:100vh;max-width:640px;margin:0 auto;border-radius:0}
+.parley-header{display:flex;align-items:center;padding:14px 16px;background:var(--p);color:#fff}
+.parley-heading{flex:1}
+.parley-title{font-weight:600;font-size:15px}
+.parley-subtitle{font-size:12px;opacity:.85}
+.parley-close{background:none;border:0;color:inherit;font-size:22px;cursor:pointer}
+.parley-messages{flex:1;overflow-y:auto;padding:16px;background:#f8fafc;display:flex;flex-direction:column;gap:10px}
+.parley-msg{display:flex;flex-direction:column;max-width:80%}
+.parley-user{align-self:flex-end;align-items:flex-end}
+.parley-bot,.parley-typing{align-self:flex-start;align-items:flex-start}
+.parley-bubble{padding:9px 13px;border-radius:16px;box-shadow:0 1px 2px rgba(15,23,42,.08);overflow-wrap:anywhere;
+ background:#fff;border:1px solid #e5e7eb;border-bottom-left-radius:4px}
+.parley-user .parley-bubble{background:var(--p);border-color:var(--p);color:#fff;border-radius:16px 16px 4px 16px}
+.parley-text{white-space:pre-wrap}
+.parley-text:empty{display:none}
+.parley-image{display:block;max-width:100%;border-radius:10px;margin:2px 0 6px}
+.parley-time{font-size:11px;color:#94a3b8;margin:3px 4px 0}
+.parley-pending{opacity:.6}
+.parley-failed .parley-bubble{background:#fee2e2;border-color:#fee2e2;color:#991b1b}
+.parley-buttons{display:flex;flex-wrap:wrap;gap:6px;margin-top:6px}
+.parley-button{font:inherit;font-size:13px;padding:6px 12px;border-radius:999px;border:1px solid var(--p);background:#fff;
+ color:var(--p);cursor:pointer}
+.parley-button:hover{background:#eff6ff}
+.parley-button:disabled{cursor:default;opacity:.5;background:#fff}
+.parley-button.parley-chosen{background:var(--p);color:#fff}
+.parley-typing .parley-bubble{display:flex;gap:4px;padding:12px 14px}
+.parley-dot{width:7px;height:7px;border-radius:50%;background:#94a3b8;animation:parley-blink 1.2s infinite}
+.parley-dot:nth-child(2){animation-delay:.15s}.parley-dot:nth-child(3){animation-delay:.3s}
+@keyframes parley-blink{0%,80%,100%{opacity:.3}40%{opacity:1;transform:translateY(-3px)}}
+.parley-status{font-size:12px;color:#64748b;padding:4px 16px;min-height:24px;border-top:1px solid #eef2f7}
+.parley-chat[data-state=closed] .parley-status{color:#b45309}
+.parley-status.parley-error{color:#b91c1c}
+.parley-form{display:flex;gap:8px;padding:10px 12px 12px}
+.parley-input{flex:1;min-width:0;font:inherit;color:inherit;padding:10px 14px;border:1px solid #d1d5db;border-radius:999px;outline:0}
+.parley-input:focus{border-color:var(--p);box-shadow:0 0 0 3px rgba(37,99,235,.15)}
+.parley-send{font:inherit;font-weight:600;padding:0 18px;border:0;border-radius:999px;background:var(--p);color:#fff;cursor:pointer}
+.parley-launcher{position:fixed;right:20px;bottom:20px;z-index:2147483000;width:56px;height:56px;border-radius:50%;border:0;
+ background:#2563eb;color:#fff;cursor:pointer;box-shadow:0 6px 20px rgba(37,99,235,.4)}
+.parley-launcher svg{width:26px;height:26px;fill:currentColor;vertical-align:middle}
+.parley-panel{position:fixed;right:20px;bottom:88px;z-index:2147483000;width:370px;height:560px;max-height:calc(100vh - 110px)}
+.parley-panel .parley-chat{height:100%}
+.parley-panel[hidden]{display:none}
+@media (max-width:480px){.parley-panel{inset:0;width:auto;height:auto;max-height:none}.parley-panel .parley-chat{border-radius:0}
+ .parley-launcher[aria-expanded=true]{display:none}}
+@media (prefers-reduced-motion:reduce){.parley-dot{animation:none}}
+`;
+
+  function build() {
+    el("style", "", CSS, document.head || document.documentElement);
+    const chat = ui.chat = el("div", "parley-chat");
+    chat.setAttribute("data-state", "closed");
+    const header = el("div", "parley-header", null, chat);
+    const heading = el("div", "parley-heading", null, header);
+    el("div", "parley-title", "Parley", heading);
+    el("div", "parley-subtitle", "Support bot", heading);
+
+    const list = ui.list = el("div", "parley-messages", null, chat);
+    list.setAttribute("role", "log");
+    list.setAttribute("aria-live", "polite");
+    ui.status = el("div", "parley-status", null, chat);
+    ui.status.setAttribute("role", "status");
+
+    const form = el("form", "parley-form", null, chat);
+    const input = ui.input = el("input", "parley-input", null, form);
+    input.autocomplete = "off";
+    input.placeholder = "Type a message\u2026";
+    input.setAttribute("aria-label", "Message");
+    el("button", "parley-send", "Send", form).type = "submit";
+    form.addEventListener("submit", (e) => {
+      e.preventDefault(); // Enter in the input submits too
+      const text = input.value.trim();
+      if (!text) return;
+      input.value = "";
+      submit({ text: text }, text);
+    });
+
+    if (mode === "inline") {
+      const host = document.getElementById("parley-chat");
+      chat.classList.add("parley-inline");
+      if (!host) chat.classList.add("parley-fill");
+      (host || document.body).appendChild(chat);
+      return;
+    }
+    const close = el("button", "parley-close", "\u00d7", header);
+    close.type = "button";
+    close.setAttribute("aria-label", "Close chat");
+    close.addEventListener("click", () => setOpen(false));
+    const panel = ui.panel = el("div", "parley-panel", null, document.body);
+    panel.hidden = true;
+    panel.setAttribute("role", "dialog");
+    panel.setAttribute("aria-label", "Chat with Parley");
+    panel.appendChild(chat);
+    panel.addEventListener("keydown", (e) => { if (e.key === "Escape") setOpen(false); });
+    const launcher = ui.launcher = el("button", "parley-launcher", null, document.body);
+    launcher.type = "button";
+    // An SVG icon, not an emoji: pages offline or without an emoji font still show it.
+    const svg = document.createElementNS("http://www.w3.org/2000/svg", "svg");
+    svg.setAttribute("viewBox", "0 0 24 24");
+    svg.setAttribute("aria-hidden", "true");
+    svg.appendChild(document.createElementNS(svg.namespaceURI, "path")).setAttribute("d",
+      "M4 3h16a2 2 0 0 1 2 2v11a2 2 0 0 1-2 2H9l-5 4v-4a2 2 0 0 1-2-2V5a2 2 0 0 1 2-2z");
+    launcher.appendChild(svg);
+    launcher.addEventListener("click", () => setOpen(panel.hidden));
+    setOpen(false, true);
+  }
+
+  function setOpen(open, quiet) {
+    ui.panel.hidden = !open;
+    ui.launcher.setAttribute("aria-expanded", String(open));
+    ui.launcher.setAttribute("aria-label", open ? "Close chat" : "Open chat");
+    if (quiet) return;
+    if (open) {
+      start();
+      ui.input.focus();
+      ui.list.scrollTop = ui.list.scrollHeight;
+    } else ui.launcher.focus();
+  }
+
+  // Follow new messages only if the reader is already near the bottom.
+  const atBottom = () => ui.list.scrollHeight - ui.list.scrollTop - ui.list.clientHeight < 120;
+  function append(node, follow) {
+    // The typing indicator stays last in the list.
+    const typing = ui.typing && ui.typing.parentNode === ui.list ? ui.typing : null;
+    ui.list.insertBefore(node, node === typing ? null : typing);
+    if (follow) ui.list.scrollTop = ui.list.scrollHeight;
+  }
+
+  function addMessage(who, text, date) {
+    const follow = who === "user" || atBottom();
+    const msg = el("div", "parley-msg parley-" + who);
+    el("div", "parley-text", text, el("div", "parley-bubble", null, msg));
+    const time = el("time", "parley-time", hhmm(date), msg);
+    time.dateTime = date.toISOString();
+    append(msg, follow);
+    return msg;
+  }
+
+  function safeImage(src) {
+    try {
+      const u = new URL(String(src), base + "/");
+      return /^https?:$/.test(u.protocol) || /^data:image\//i.test(u.href) ? u.href : null;
+    } catch (e) { return null; }
+  }
+
+  function renderReply(f) {
+    const at = typeof f.at === "number" && isFinite(f.at) ? new Date(f.at * 1000) : new Date();
+    const msg = addMessage("bot", f.text == null ? "" : String(f.text), at);
+    const src = f.image && safeImage(f.image);
+    if (src) {
+      const img = el("img", "parley-image");
+      img.alt = "Image from the bot";
+      const follow = atBottom();
+      img.addEventListener("load", () => { if (follow) ui.list.scrollTop = ui.list.scrollHeight; });
+      img.src = src;
+      msg.firstChild.insertBefore(img, msg.firstChild.firstChild);
+    }
+    const buttons = Array.isArray(f.buttons) ? f.buttons.filter((b) => b && b.title != null) : [];
+    if (!buttons.length) return;
+    const box = el("div", "parley-buttons");
+    buttons.forEach((b) => {
+      const title = String(b.title);
+      const btn = el("button", "parley-button", title, box);
+      btn.type = "button";
+      btn.addEventListener("click", () => {
+        if (btn.disabled) return;
+        for (const x of box.children) x.disabled = true;
+        btn.classList.add("parley-chosen");
+        submit({ payload: String(b.payload == null ? title : b.payload), title: title }, title);
+      });
+    });
+    msg.insertBefore(box, msg.lastChild); // between the bubble and the time
+  }
+
+  function showTyping() {
+    if (!ui.typing) {
+      ui.typing = el("div", "parley-typing");
+      const bubble = el("div", "parley-bubble", null, ui.typing);
+      bubble.setAttribute("aria-label", "The bot is typing");
+      for (let i = 0; i < 3; i++) el("span", "parley-dot", null, bubble);
+    }
+    if (ui.typing.parentNode !== ui.list) append(ui.typing, atBottom());
+    clearTimeout(typingTimer);
+    typingTimer = setTimeout(hideTyping, 30000); // never left on by a lost "off"
+  }
+
+  function hideTyping() {
+    clearTimeout(typingTimer);
+    if (ui.typing && ui.typing.parentNode) ui.typing.parentNode.removeChild(ui.typing);
+  }
+
+  // state: "connecting" | "open" | "closed", mirrored in data-state
+  function setStatus(state) {
+    ui.chat.setAttribute("data-state", state);
+    clearTimeout(errorTimer);
+    ui.status.classList.remove("parley-error");
+    ui.status.textContent = state === "open" ? TEXT.open
+      : navigator.onLine === false ? TEXT.offline
+      : everConnected ? TEXT.lost : TEXT.connecting;
+  }
+
+  function showError(message) {
+    ui.status.textContent = String(message || "Something went wrong.");
+    ui.status.classList.add("parley-error");
+    clearTimeout(errorTimer);
+    errorTimer = setTimeout(() => setStatus(ui.chat.getAttribute("data-state")), 8000);
+  }
+
+  // ---- sending ----
+  function frameOf(item) {
+    return item.text != null
+      ? { type: "message", id: item.id, text: item.text }
+      : { type: "message", id: item.id, payload: item.payload, title: item.title };
+  }
+
+  function submit(content, shown) {
+    const msg = addMessage("user", shown, new Date());
+    msg.classList.add("parley-pending");
+    const item = Object.assign({ id: newId(), el: msg }, content);
+    pending.push(item);
+    if (!started) start();
+    else if (connected) { if (transport === "ws") sendWs(item); else pump(gen); }
+    // Otherwise it waits in `pending` and goes out, same id, once connected.
+  }
+
+  function sendWs(item) {
+    if (ws && ws.readyState === 1) ws.send(JSON.stringify(frameOf(item)));
+  }
+
+  function onAck(id) {
+    const i = pending.findIndex((p) => p.id === id);
+    if (i >= 0) pending.splice(i, 1)[0].el.classList.remove("parley-pending"); // else a repeat
+  }
+
+  // Long-poll transport: POST pending messages one at a time, in order.
+  async function pump(g) {
+    if (pumping === g) return;
+    pumping = g;
+    try {
+      let item;
+      while (g === gen && connected && (item = pending.find((p) => p.sentIn !== g))) {
+        item.sentIn = g;
+        const body = Object.assign(frameOf(item), { token: token });
+        delete body.type;
+        const r = await post("/channels/web/send", body, 15000);
+        if (g !== gen) return;
+        if (r.status === 401) return expire();
+        if (r.ok) onAck(item.id);
+        else if (r.status >= 400 && r.status < 500 && r.status !== 408 && r.status !== 429) {
+          // Refused for good (too long, malformed...): resending would not help.
+          pending.splice(pending.indexOf(item), 1);
+          item.el.classList.replace("parley-pending", "parley-failed");
+          showError((r.data && r.data.message) || "That message could not be sent.");
+        } else return lost();
+      }
+    } catch (e) {
+      if (g === gen) lost();
+    } finally {
+      if (pumping === g) pumping = -1;
+    }
+  }
+
+  // ---- receiving ----
+  function handleFrame(f) {
+    if (!f) return;
+    if (f.type === "reply") onReply(f);
+    else if (f.type === "typing") { if (f.on) showTyping(); else hideTyping(); }
+    else if (f.type === "ack") onAck(f.id);
+    else if (f.type === "error") showError(f.message);
+  }
+
+  function onReply(f) {
+    const seq = Number(f.seq);
+    const index = Number(f.index) || 0;
+    // Replies may come twice across reconnects: show each seq (and index) once.
+    if (!(seq > after || (seq === after && seenSeq === seq && !seenIdx.has(index)))) return;
+    if (seenSeq !== seq) { seenSeq = seq; seenIdx = new Set(); }
+    seenIdx.add(index);
+    after = seq;
+    save("after", after);
+    hideTyping();
+    renderReply(f);
+  }
+
+  // ---- connection ----
+  function post(path, body, ms, isPoll) {
+    const ctrl = window.AbortController ? new AbortController() : null;
+    if (isPoll) pollCtrl = ctrl;
+    const timer = setTimeout(() => ctrl && ctrl.abort(), ms);
+    return fetch(base + path, {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify(body),
+      cache: "no-store",
+      credentials: "omit", // the token travels in the body, no cookies needed
+      signal: ctrl ? ctrl.signal : undefined,
+    }).then((res) => res.json().catch(() => null)
+      .then((data) => ({ ok: res.ok, status: res.status, data: data })))
+      .finally(() => clearTimeout(timer));
+  }
+
+  function setConversation(id) {
+    conversation = id;
+    save("conversation", id);
+    after = 0; // seqs count per conversation
+    save("after", 0);
+    seenSeq = null;
+  }
+
+  async function openSession() {
+    const r = await post("/channels/web/session", { token: token || null }, 15000);
+    if (!r.ok || !r.data || typeof r.data.token !== "string") {
+      if (r.status >= 400 && r.status < 500) save("token", token = null); // refused: start afresh
+      return false;
+    }
+    save("token", token = r.data.token); // may be refreshed: keep the newest
+    if (r.data.conversation !== conversation) setConversation(r.data.conversation);
+    return true;
+  }
+
+  function start() {
+    if (started) return;
+    started = true;
+    connect();
+  }
+
+  async function connect() {
+    clearTimeout(reconnectTimer);
+    reconnectTimer = null;
+    if (connecting || connected) return;
+    const g = ++gen;
+    connecting = true;
+    setStatus("connecting");
+    let ok = false;
+    try { ok = await openSession(); } catch (e) { /* network: retry below */ }
+    if (g !== gen) return;
+    if (!ok) lost();
+    else if (transport === "ws") openWs(g);
+    else openPoll(g);
+  }
+
+  function openWs(g) {
+    let sock;
+    try {
+      const u = new URL(base + "/channels/web/ws");
+      u.protocol = u.protocol === "https:" ? "wss:" : "ws:";
+      sock = ws = new WebSocket(u.href);
+    } catch (e) { return wsFailed(g); }
+    let welcomed = false;
+    const timer = setTimeout(() => wsFailed(g), 10000); // opened but silent counts as failed
+    sock.onopen = () => {
+      if (g === gen) sock.send(JSON.stringify({ type: "hello", token: token, after: after }));
+    };
+    sock.onmessage = (e) => {
+      if (g !== gen) return;
+      let f;
+      try { f = JSON.parse(e.data); } catch (err) { return; }
+      if (!f || f.type !== "welcome") return handleFrame(f);
+      welcomed = true;
+      clearTimeout(timer);
+      wsFailures = 0;
+      onConnected(f);
+    };
+    sock.onclose = (e) => {
+      clearTimeout(timer);
+      if (g !== gen) return;
+      if (e.code === 4401) expire();
+      else if (!welcomed) wsFailed(g);
+      else lost();
+    };
+  }
+
+  function wsFailed(g) {
+    if (g !== gen) return;
+    // Some proxies and networks block WebSockets: after 3 failed opens, long-poll instead.
+    if (++wsFailures >= 3) transport = "poll";
+    lost();
+  }
+
+  function openPoll(g) {
+    onConnected(null); // the session answered, so the server is reachable
+    (async () => {
+      while (g === gen) {
+        const begun = Date.now();
+        // The server holds a poll up to 25 s; give up on it after 35.
+        const r = await post("/channels/web/poll", { token: token, after: after }, 35000, true)
+          .catch(() => null);
+        if (g !== gen) return;
+        if (r && r.status === 401) return expire();
+        if (!r || !r.ok) return lost();
+        const events = (r.data && r.data.events) || [];
+        events.forEach(handleFrame);
+        // A server answering at once with nothing must not make this a busy loop.
+        if (!events.length && Date.now() - begun < 1000) await new Promise((ok) => setTimeout(ok, 1000));
+      }
+    })();
+  }
+
+  function onConnected(welcome) {
+    connected = true;
+    connecting = false;
+    everConnected = true;
+    attempt = 0;
+    if (welcome) {
+      if (welcome.conversation && welcome.conversation !== conversation) setConversation(welcome.conversation);
+      // The server's last seq is below ours: its count restarted, so follow it.
+      if (typeof welcome.last === "number" && welcome.last < after) save("after", after = welcome.last);
+    }
+    setStatus("open");
+    // Resend everything unacked with the same ids: the server answers each id once.
+    if (transport === "ws") pending.forEach(sendWs); else pump(gen);
+  }
+
+  function teardown() {
+    gen++;
+    connected = connecting = false;
+    if (ws) { try { ws.close(1000); } catch (e) { /* already closed */ } ws = null; }
+    if (pollCtrl) { pollCtrl.abort(); pollCtrl = null; }
+    hideTyping(); // its "off" may never come
+  }
+
+  function lost() {
+    teardown();
+    setStatus("closed");
+    if (reconnectTimer) return;
+    // 0.5 s doubling to 10 s; up to 25% jitter (kept under the cap) so that clients cut
+    // off together do not all come back in the same instant.
+    const delay = Math.min(10000, 500 * 2 ** attempt) * (1 - Math.random() * 0.25);
+    attempt = Math.min(attempt + 1, 10);
+    reconnectTimer = setTimeout(connect, delay);
+  }
+
+  // Session invalid or expired (4401 / 401): drop the token; the retry makes a new one.
+  function expire() {
+    save("token", token = null);
+    lost();
+  }
+
+  function reconnectNow() {
+    if (!started || connected || connecting) return;
+    attempt = 0;
+    connect();
+  }
+
+  function init() {
+    build();
+    window.addEventListener("online", reconnectNow);
+    window.addEventListener("offline", () => { if (started) lost(); });
+    document.addEventListener("visibilitychange", () => {
+      if (document.visibilityState === "visible") reconnectNow();
+    });
+    window.addEventListener("pageshow", (e) => { if (e.persisted) reconnectNow(); });
+    if (mode === "inline") start();
+  }
+
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", init);
+  else init();
+})();

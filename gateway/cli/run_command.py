@@ -1,0 +1,141 @@
+"""``parley run [BOTDIR]``: the whole stack in one command, for a first try or a laptop.
+
+With ``PARLEY_REDIS_URL`` set it uses that Redis; without it starts an embedded bus (a
+child ``redis-server`` when one is on PATH, else an in-process fakeredis server). It trains
+the bot's model when the folder has none, starts the bot's demo orders service when it
+ships one and ``PARLEY_ORDERS_URL`` is unset, one worker process, and the gateway on
+``PARLEY_HOST:PARLEY_PORT`` (127.0.0.1:8080), then prints the URL to open. Ctrl-C stops
+everything it started.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import time
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+__all__ = ["register"]
+
+_WORKER_READY_SECONDS = 120
+
+
+def register(commands: Any) -> None:
+    run = commands.add_parser("run", help="run gateway, bus and a worker in one command and "
+                              "serve the chat page (embedded Redis if PARLEY_REDIS_URL is unset)")
+    run.add_argument("bot_dir", nargs="?", type=Path, default=Path("examples/support_bot"),
+                     help="the bot folder (default: examples/support_bot)")
+    run.set_defaults(handler=_run)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from brain.errors import BotDataError
+    from brain.validation import validate_bot
+    from gateway.cli.dialogue_commands import ensure_model
+    from gateway.settings import GatewaySettings
+
+    console = Console(stderr=True)
+    bot_dir: Path = args.bot_dir
+    if not (bot_dir / "domain.yml").is_file():
+        console.print(f"parley: error: {bot_dir} is not a bot folder (no domain.yml)")
+        return 2
+    problems = validate_bot(bot_dir)
+    if problems:
+        raise BotDataError(problems)
+    model = ensure_model(bot_dir, Path(os.environ["PARLEY_MODEL"]) if os.environ.get(
+        "PARLEY_MODEL") else None, console)
+    with ExitStack() as stack:
+        env = dict(os.environ, PARLEY_BOT_DIR=str(bot_dir), PARLEY_MODEL=str(model))
+        env["PARLEY_REDIS_URL"] = _redis_url(stack, console)
+        orders = _demo_orders(bot_dir, stack, console)
+        if orders:
+            env["PARLEY_ORDERS_URL"] = orders
+        settings = GatewaySettings.from_env(env)  # a bad setting stops here, named
+        _start_worker(env, stack, console)
+        _serve(settings, console)
+    return 0
+
+
+def _redis_url(stack: ExitStack, console: Console) -> str:
+    url = os.environ.get("PARLEY_REDIS_URL")
+    if url:
+        console.print("bus: the Redis at PARLEY_REDIS_URL")
+        return url
+    from gateway.embedded_redis import start_embedded_redis
+
+    bus = start_embedded_redis(lambda line: console.print(f"bus: {line}"))
+    stack.callback(bus.stop)
+    return bus.url
+
+
+def _demo_orders(bot_dir: Path, stack: ExitStack, console: Console) -> str | None:
+    if os.environ.get("PARLEY_ORDERS_URL"):
+        return None
+    if not (bot_dir / "orders_service" / "runner.py").is_file():
+        return None
+    from gateway.cli.bot_runtime import import_demo_runner
+
+    service = import_demo_runner(bot_dir).start_demo_service()
+    stack.callback(service.stop)
+    console.print(f"orders: PARLEY_ORDERS_URL is not set: started the bot's demo orders "
+                  f"service at {service.url}")
+    return str(service.url)
+
+
+def _start_worker(env: dict[str, str], stack: ExitStack, console: Console) -> None:
+    """One worker process (a child, stopped with us); wait until its bot is loaded."""
+    import redis
+
+    from workers.bus import HEARTBEAT_KEY
+
+    client = redis.Redis.from_url(env["PARLEY_REDIS_URL"], socket_timeout=5)
+    client.delete(HEARTBEAT_KEY)
+    worker = subprocess.Popen([sys.executable, "-m", "gateway.cli", "worker", "-c", "1",
+                               "--loglevel", "WARNING"], env=env)
+
+    def stop() -> None:
+        worker.send_signal(signal.SIGTERM)
+        try:
+            worker.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+            worker.wait()
+
+    stack.callback(stop)
+    with console.status("starting the worker (loading the bot)…"):
+        deadline = time.monotonic() + _WORKER_READY_SECONDS
+        while not client.exists(HEARTBEAT_KEY):
+            if worker.poll() is not None:
+                raise SystemExit(f"parley: error: the worker exited (status {worker.returncode})")
+            if time.monotonic() > deadline:
+                raise SystemExit("parley: error: the worker did not start within "
+                                 f"{_WORKER_READY_SECONDS} s")
+            time.sleep(0.2)
+    client.close()
+    console.print("worker: ready (1 process)")
+
+
+def _serve(settings: Any, console: Console) -> None:
+    import logging
+
+    from aiohttp import web
+
+    from gateway.app import create_app
+
+    url = f"http://{settings.host}:{settings.port}/"
+    logging.getLogger("parley").setLevel(logging.INFO)
+
+    def announce(line: str) -> None:
+        if line.startswith("======== Running"):
+            console.print(f"\n[bold green]Parley is running.[/] Open {url} to chat with the "
+                          f"bot. Ctrl-C stops it.\n", highlight=False)
+
+    web.run_app(create_app(settings), host=settings.host, port=settings.port,
+                shutdown_timeout=5, print=announce)

@@ -1,0 +1,125 @@
+"""``parley run`` as a newcomer meets it: no Redis configured and none on PATH, the example
+bot without a model. It must train, start its own bus, the demo orders service and a
+worker, and serve the chat page; then a browser (headless Chromium, driven by Playwright)
+and the widget's protocol both get right answers."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from tests.conftest import REPO
+from tests.processes import free_port
+
+from .webchat_client import ChatClient
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+STARTUP_SECONDS = 300
+
+
+class ParleyRun:
+    def __init__(self, tmp: Path) -> None:
+        self.bot = tmp / "support_bot"
+        shutil.copytree(REPO / "examples" / "support_bot", self.bot,
+                        ignore=shutil.ignore_patterns("models", "__pycache__"))
+        empty_path = tmp / "bin"
+        empty_path.mkdir()
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        env = {k: v for k, v in os.environ.items() if not k.startswith("PARLEY_")}
+        # No redis-server to be found: the embedded in-process bus must serve.
+        env.update(PATH=str(empty_path), HOME=str(tmp), PARLEY_PORT=str(self.port))
+        self.log = tmp / "run.log"
+        self._out = self.log.open("w")
+        self.process = subprocess.Popen([sys.executable, "-m", "gateway.cli", "run",
+                                         str(self.bot)], cwd=REPO, env=env, stdout=self._out,
+                                        stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + STARTUP_SECONDS
+        while "Parley is running" not in self.output():
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"parley run did not start:\n{self.output()[-3000:]}")
+            time.sleep(0.5)
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def stop(self) -> int:
+        self.process.send_signal(signal.SIGINT)
+        try:
+            code = self.process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            code = self.process.wait()
+        self._out.close()
+        return code
+
+
+@pytest.fixture(scope="module")
+def parley_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ParleyRun]:
+    run = ParleyRun(tmp_path_factory.mktemp("parley-run"))
+    yield run
+    assert run.stop() in (0, -signal.SIGINT, 130), run.output()[-3000:]
+
+
+def test_one_command_trains_starts_an_embedded_bus_and_answers_order_questions(
+        parley_run: ParleyRun) -> None:
+    out = parley_run.output()
+    assert "training on" in out and "fakeredis" in out
+    assert "demo orders service" in out
+    assert f"Open {parley_run.url}/" in out
+
+    async def scenario() -> None:
+        async with aiohttp.ClientSession() as http:
+            async with http.get(parley_run.url + "/") as page:
+                assert page.status == 200 and "widget.js" in await page.text()
+            browser = ChatClient(http, parley_run.url)
+            await browser.connect()
+            await browser.send(text="where is my order ORD-55821")
+            reply = await browser.next_frame("reply", timeout=60)
+            assert reply["text"].startswith("Order ORD-55821 has shipped with DHL"), reply
+    asyncio.run(scenario())
+
+
+@pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Chromium is not installed "
+                    "(.ci/run installs Debian's chromium)")
+def test_the_chat_page_in_a_real_browser(parley_run: ParleyRun, tmp_path: Path) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True)
+        try:
+            page = browser.new_page(viewport={"width": 900, "height": 760})
+            page.goto(parley_run.url + "/")
+            expect(page.locator(".parley-chat")).to_have_attribute("data-state", "open",
+                                                                   timeout=30_000)
+            page.locator(".parley-input").fill("hello")
+            page.locator(".parley-send").click()
+            bot = page.locator(".parley-msg.parley-bot")
+            expect(bot.first).to_be_visible(timeout=60_000)
+            track = page.locator(".parley-button",
+                                 has_text=re.compile("Track an order|Where is my order"))
+            track.first.click()
+            expect(bot).to_have_count(2, timeout=60_000)
+            page.locator(".parley-input").fill("ORD-55821")
+            page.keyboard.press("Enter")
+            expect(bot.last).to_contain_text("ORD-55821 has shipped with DHL",
+                                              timeout=60_000)
+            users = page.locator(".parley-msg.parley-user .parley-text")
+            expect(users).to_have_text(["hello", track.first.inner_text(), "ORD-55821"])
+            expect(page.locator(".parley-msg .parley-time").first).to_have_text(
+                re.compile(r"^\d{1,2}:\d{2}"))
+            shot = os.environ.get("SCREENSHOT_PATH") or str(tmp_path / "chat.png")
+            page.screenshot(path=shot)
+        finally:
+            browser.close()

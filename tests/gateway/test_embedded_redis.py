@@ -1,0 +1,477 @@
+"""The embedded bus (``parley run`` without ``PARLEY_REDIS_URL``) does what Parley needs.
+
+Both kinds, redis-server and fakeredis, are driven through their TCP port with the real
+clients and Parley's real code: the ingress script (redis.asyncio), the ticket lock, lease
+renewal and the commit script, streams with consumer groups as the outbound dispatcher uses
+them, pub/sub, BLPOP wake-ups, and kombu's Redis transport consuming the gateway's
+hand-built Celery message. No mocks, and never the shared Redis on port 6379.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Any, cast
+
+import msgspec
+import pytest
+import redis
+import redis.asyncio as aioredis
+from kombu import Connection  # type: ignore[attr-defined]
+from redis.exceptions import ResponseError
+
+from brain.dialogue.events import BotUttered, UserUttered
+from brain.dialogue.tracker import Tracker
+from channels.models import InboundMessage, OutboundMessage, decode_outbound
+from gateway.dispatcher import OutboundDispatcher
+from gateway.embedded_redis import EmbeddedRedis, start_embedded_redis
+from gateway.ingress import _ENQUEUE, Ingress
+from gateway.metrics import GatewayMetrics
+from integrations.policy import RetryPolicy
+from tests.conftest import REPO
+from workers.bus import (
+    INBOUND_QUEUE,
+    INBOUND_TASK,
+    OUTBOUND_STREAM,
+    celery_message,
+    conversation_key,
+    dedupe_key,
+    live_channel,
+)
+from workers.conversation_store import _COMMIT, Commit, ConversationStore
+from workers.ordering import _TRY_ACQUIRE, LeaseRenewer, TicketLock, Turn
+
+pytestmark = pytest.mark.timeout(30)
+
+KINDS = [
+    pytest.param("redis-server", id="redis-server", marks=pytest.mark.skipif(
+        shutil.which("redis-server") is None, reason="redis-server is not on PATH")),
+    pytest.param("fakeredis", id="fakeredis"),
+]
+
+
+@pytest.fixture(params=KINDS)
+def bus(request: pytest.FixtureRequest) -> Iterator[EmbeddedRedis]:
+    lines: list[str] = []
+    server = start_embedded_redis(lines.append,
+                                  prefer="auto" if request.param == "redis-server" else "fakeredis")
+    try:
+        assert server.kind == request.param
+        assert len(lines) == 1 and server.url in lines[0]
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def connect(bus: EmbeddedRedis) -> Iterator[Callable[[], redis.Redis]]:
+    """New sync clients of ``bus``, as the workers make them; all closed afterwards."""
+    clients: list[redis.Redis] = []
+
+    def make() -> redis.Redis:
+        client = redis.Redis.from_url(bus.url, socket_connect_timeout=5, socket_timeout=15)
+        clients.append(client)
+        return client
+
+    yield make
+    for client in clients:
+        client.close()
+
+
+def _refuses(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=2).close()
+    except ConnectionRefusedError:
+        return True
+    return False
+
+
+def test_answers_ping_and_stop_frees_the_port(bus: EmbeddedRedis,
+                                              connect: Callable[[], redis.Redis]) -> None:
+    port = int(bus.url.rsplit(":", 1)[1].split("/")[0])
+    assert bus.url == f"redis://127.0.0.1:{port}/0"
+    assert port != 6379
+    client = connect()
+    assert client.ping() is True
+    assert client.set("k", "v") and client.get("k") == b"v"
+    if bus.kind == "redis-server":  # nothing is ever written to disk
+        assert client.config_get("save") == {"save": ""}
+        assert client.config_get("appendonly") == {"appendonly": "no"}
+    bus.stop()
+    assert _refuses(port)
+    with pytest.raises(redis.ConnectionError):
+        client.ping()
+    bus.stop()  # idempotent
+
+
+def test_an_error_reply_keeps_the_connection(bus: EmbeddedRedis) -> None:
+    """Redis answers a failed command and carries on; redis-py's ``Script`` relies on it
+    (EVALSHA → NOSCRIPT → SCRIPT LOAD → EVALSHA), as the dispatcher does after BUSYGROUP."""
+    client = redis.Redis.from_url(bus.url, single_connection_client=True, socket_timeout=15)
+    try:
+        before = client.client_id()
+        client.set("text", "x")
+        with pytest.raises(ResponseError, match="WRONGTYPE"):
+            client.lpush("text", "y")
+        with pytest.raises(redis.exceptions.NoScriptError):
+            client.evalsha("0" * 40, 0)
+        assert client.register_script("return ARGV[1]")(args=["ok"]) == b"ok"
+        assert client.client_id() == before
+    finally:
+        client.close()
+
+
+def _inbound(message_id: str, text: str) -> InboundMessage:
+    return InboundMessage(channel="web", account="acme", chat="chat-1", user_id="u1",
+                          message_id=message_id, text=text, received_at=1.0)
+
+
+def test_ingress_enqueue_script(bus: EmbeddedRedis, connect: Callable[[], redis.Redis]) -> None:
+    """``gateway.ingress.Ingress`` over redis.asyncio: SET NX EX, INCR, LPUSH in one script."""
+
+    async def accept_all() -> list[int | None]:
+        client = aioredis.Redis.from_url(bus.url, socket_timeout=15)
+        try:
+            ingress = Ingress(client, dedupe_ttl=600)
+            return [await ingress.accept(_inbound("m1", "hello")),
+                    await ingress.accept(_inbound("m2", "a pizza, please")),
+                    await ingress.accept(_inbound("m1", "hello"))]  # a platform retry
+        finally:
+            await client.aclose()
+
+    assert asyncio.run(accept_all()) == [1, 2, None]
+    sync = connect()
+    assert 590 <= sync.ttl(dedupe_key("web", "m1")) <= 600
+    assert sync.get(conversation_key("web:acme:chat-1", "seq")) == b"2"
+    queued = [json.loads(raw) for raw in reversed(sync.lrange(INBOUND_QUEUE, 0, -1))]
+    assert [m["headers"]["task"] for m in queued] == [INBOUND_TASK, INBOUND_TASK]
+    args = [json.loads(m["body"])[0] for m in queued]
+    assert [(json.loads(payload)["text"], sequence) for payload, sequence in args] == [
+        ("hello", 1), ("a pizza, please", 2)]
+    # The same script text, by hand (what Ingress registers): a fresh id gets sequence 3.
+    assert sync.eval(_ENQUEUE, 3, dedupe_key("web", "m3"),
+                     conversation_key("web:acme:chat-1", "seq"), INBOUND_QUEUE,
+                     600, b"<", b">") == 3
+    assert sync.lindex(INBOUND_QUEUE, 0) == b"<3>"
+
+
+def _tracker(cid: str, text: str, reply: str, before: Tracker | None = None) -> Tracker:
+    tracker = before or Tracker(conversation_id=cid)
+    tracker.apply(UserUttered(timestamp=1.0, text=text, message_id=text))
+    tracker.apply(BotUttered(timestamp=1.0, text=reply))
+    return tracker
+
+
+def _reply(cid: str, sequence: int, text: str) -> OutboundMessage:
+    return OutboundMessage(conversation_id=cid, channel="web", in_reply_to=f"m{sequence}",
+                           sequence=sequence, index=0, text=text)
+
+
+def test_ticket_lock_lease_and_commit(bus: EmbeddedRedis,
+                                      connect: Callable[[], redis.Redis]) -> None:
+    """Two turns of one conversation through ``TicketLock``, ``LeaseRenewer`` and
+    ``ConversationStore``: ticket 2 blocks (BLPOP) until ticket 1's commit wakes it."""
+    cid = "web:acme:chat-1"
+    worker_a, worker_b = connect(), connect()
+    store_a, store_b = ConversationStore(worker_a), ConversationStore(worker_b)
+    lease_ms = 300
+    renewer_a, renewer_b = LeaseRenewer(worker_a, lease_ms), LeaseRenewer(worker_b, lease_ms)
+    key = store_a.tracker_key(cid)
+
+    second: dict[str, Any] = {}
+
+    def serve_second() -> None:
+        with TicketLock(worker_b, cid, 2, renewer=renewer_b, wait_seconds=5,
+                        state_key=key) as lock:
+            second["turn"] = lock.acquire()
+            second["woke"] = time.monotonic()
+            tracker = store_b.decode(lock.state)
+            assert tracker is not None
+            loaded = tracker.event_count
+            _tracker(cid, "second", "reply 2", tracker)
+            second["lost"] = store_b.commit(tracker, sequence=2, owner="someone else",
+                                            loaded_count=loaded, outbound=[])
+            second["commit"] = store_b.commit(tracker, sequence=2, owner=lock.owner,
+                                              loaded_count=loaded,
+                                              outbound=[_reply(cid, 2, "reply 2")])
+            lock.ended()
+
+    waiter = threading.Thread(target=serve_second)
+    waiter.start()
+    try:
+        _serve_first(worker_a, store_a, renewer_a, cid, second, lease_ms)
+    finally:
+        waiter.join(3)
+        if waiter.is_alive():  # the first turn failed: do not leave it waiting
+            worker_a.rpush(conversation_key(cid, "wake:2"), "1")
+            waiter.join(10)
+    assert second["turn"] is Turn.SERVE
+    assert second["woke"] - second["committed_at"] < 1.0  # woken by the commit, not the timeout
+    assert second["lost"] is Commit.LEASE_LOST
+    assert second["commit"] is Commit.COMMITTED
+
+    assert store_a.served(cid) == 2
+    loaded = store_a.load(cid)
+    assert loaded is not None and loaded.event_count == 4
+    assert [e["text"] for e in store_a.history(cid)] == ["first", "reply 1", "second", "reply 2"]
+    replies = [decode_outbound(fields[b"message"])
+               for _, fields in cast(list[Any], worker_a.xrange(OUTBOUND_STREAM))]
+    assert [(r.sequence, r.text) for r in replies] == [(1, "reply 1"), (2, "reply 2")]
+    assert worker_a.exists(conversation_key(cid, "lease")) == 0
+    assert 0 < worker_a.pttl(conversation_key(cid, "wake:3")) <= 600_000
+
+    # A redelivered ticket 1 is skipped; ticket 4 (3 never came) is handed back.
+    redelivered = TicketLock(worker_a, cid, 1, renewer=renewer_a, wait_seconds=1, state_key=key)
+    assert redelivered.acquire() is Turn.DONE
+    early = TicketLock(worker_a, cid, 4, renewer=renewer_a, wait_seconds=0.2, state_key=key)
+    started = time.monotonic()
+    assert early.acquire() is Turn.NOT_YET
+    assert 0.15 < time.monotonic() - started < 2
+
+
+def _serve_first(client: redis.Redis, store: ConversationStore, renewer: LeaseRenewer,
+                 cid: str, second: dict[str, Any], lease_ms: int) -> None:
+    time.sleep(0.2)  # ticket 2 is waiting on wake:2 by now
+    assert "turn" not in second
+    with TicketLock(client, cid, 1, renewer=renewer, wait_seconds=5,
+                    state_key=store.tracker_key(cid)) as lock:
+        assert lock.acquire() is Turn.SERVE and lock.state is None
+        lease = conversation_key(cid, "lease")
+        time.sleep(lease_ms * 2 / 1000)  # outlives the lease unless the renewer extends it
+        assert client.get(lease) == lock.owner.encode()
+        assert 0 < client.pttl(lease) <= lease_ms
+        tracker = _tracker(cid, "first", "reply 1")
+        second["committed_at"] = time.monotonic()
+        assert store.commit(tracker, sequence=1, owner=lock.owner, loaded_count=0,
+                            outbound=[_reply(cid, 1, "reply 1")]) is Commit.COMMITTED
+        lock.ended()
+
+
+def test_scripts_by_hand(bus: EmbeddedRedis, connect: Callable[[], redis.Redis]) -> None:
+    """The acquire and commit scripts' other branches: 'busy', 'already_served', and the
+    history trimmed to its newest ARGV[5] events."""
+    client = connect()
+    cid = "telegram:bot:42"
+    served, lease, tracker = (conversation_key(cid, p) for p in ("served", "lease", "tracker"))
+    wake, events = conversation_key(cid, "wake:2"), conversation_key(cid, "events")
+    client.set(tracker, "{}")
+    assert client.eval(_TRY_ACQUIRE, 3, served, lease, tracker, 1, "a", 5000) == [b"ok", b"{}"]
+    assert client.eval(_TRY_ACQUIRE, 3, served, lease, tracker, 1, "b", 5000) == b"busy"
+    assert client.eval(_TRY_ACQUIRE, 3, served, lease, tracker, 2, "b", 5000) == b"wait"
+    commit_keys = [served, tracker, lease, wake, OUTBOUND_STREAM, events]
+    assert client.eval(_COMMIT, 6, *commit_keys, 1, "a", "{\"t\":1}", 3, 2,
+                       "e1", "e2", "e3", "out") == b"committed"
+    assert client.lrange(events, 0, -1) == [b"e2", b"e3"]
+    assert client.lrange(wake, 0, -1) == [b"1"]
+    assert client.xlen(OUTBOUND_STREAM) == 1
+    client.set(lease, "a")
+    assert client.eval(_COMMIT, 6, *commit_keys, 1, "a", "{}", 0, 2) == b"already_served"
+    assert client.exists(lease) == 0
+    assert client.eval(_TRY_ACQUIRE, 3, served, lease, tracker, 1, "a", 5000) == b"done"
+
+
+def test_streams_with_consumer_groups(bus: EmbeddedRedis) -> None:
+    """What ``gateway.dispatcher`` does: MKSTREAM, BUSYGROUP, XREADGROUP (new, own pending,
+    blocking), XACK, XAUTOCLAIM by idle time, and MULTI/EXEC of XADD + XACK."""
+    stream, group = "parley:outbound:test", "parley-dispatchers"
+
+    async def scenario() -> None:
+        client = aioredis.Redis.from_url(bus.url, socket_timeout=15)
+        other = aioredis.Redis.from_url(bus.url, socket_timeout=15)
+        try:
+            assert await client.xgroup_create(stream, group, id="0", mkstream=True)
+            with pytest.raises(ResponseError, match="BUSYGROUP"):
+                await client.xgroup_create(stream, group, id="0", mkstream=True)
+            ids = [await other.xadd(stream, {"message": f"m{i}"}) for i in range(3)]
+            [(name, items)] = cast(list[Any], await client.xreadgroup(
+                group, "a", {stream: ">"}, count=100, block=100))
+            assert name == stream.encode() and [i for i, _ in items] == ids
+            assert items[0][1] == {b"message": b"m0"}
+            assert await client.xack(stream, group, ids[0]) == 1
+            [(_, pending)] = cast(list[Any], await client.xreadgroup(
+                group, "a", {stream: "0"}, count=1000))
+            assert [i for i, _ in pending] == ids[1:]
+
+            # Nothing idle long enough yet; then b claims a's two pending entries.
+            idle = await client.xautoclaim(stream, group, "b", min_idle_time=10_000)
+            assert idle[1] == []
+            await asyncio.sleep(0.1)
+            claimed = await client.xautoclaim(stream, group, "b", min_idle_time=50, count=100)
+            assert [i for i, _ in claimed[1]] == ids[1:]
+            summary = await client.xpending(stream, group)
+            assert summary["consumers"] == [{"name": b"b", "pending": 2}]
+
+            # Nothing new: a read with COUNT and BLOCK (the dispatcher's) waits the block out.
+            started = time.monotonic()
+            assert not await client.xreadgroup(group, "a", {stream: ">"}, count=100, block=300)
+            assert time.monotonic() - started >= 0.25
+            # It is woken by an XADD from another connection, not by other writes.
+            async def read_new() -> list[Any]:
+                return cast(list[Any], await client.xreadgroup(
+                    group, "a", {stream: ">"}, count=100, block=5000))
+
+            reader = asyncio.create_task(read_new())
+            await asyncio.sleep(0.1)
+            await other.set("unrelated", "1")
+            await asyncio.sleep(0.1)
+            assert not reader.done()
+            late = await other.xadd(stream, {"message": "late"})
+            started = time.monotonic()
+            [(_, items)] = await asyncio.wait_for(reader, 5)
+            assert [i for i, _ in items] == [late]
+            assert time.monotonic() - started < 1
+
+            async with client.pipeline(transaction=True) as pipe:  # the dead-letter step
+                pipe.xadd(f"{stream}:dead", {"entry": ids[1], "reason": "gone"})
+                pipe.xack(stream, group, ids[1])
+                _, acked = await pipe.execute()
+            assert acked == 1 and await client.xlen(f"{stream}:dead") == 1
+        finally:
+            await client.aclose()
+            await other.aclose()
+
+    asyncio.run(scenario())
+
+
+def test_outbound_dispatcher_delivers_and_idles(bus: EmbeddedRedis) -> None:
+    """The real ``OutboundDispatcher``: replies XADDed as the commit script does reach the
+    channel in order and are acknowledged; with nothing to read it waits in XREADGROUP's
+    BLOCK rather than spinning (fakeredis's empty read used to return at once)."""
+    cid = "web:acme:chat-9"
+    delivered: list[OutboundMessage] = []
+
+    class Sender:
+        async def send(self, message: OutboundMessage) -> None:
+            delivered.append(message)
+
+    async def scenario() -> float:
+        client = aioredis.Redis.from_url(bus.url, socket_timeout=15)
+        dispatcher = OutboundDispatcher(client, {"web": Sender()}, consumer="gw-1",
+                                        retry=RetryPolicy(), metrics=GatewayMetrics(),
+                                        block_ms=300)
+        try:
+            await dispatcher.start()
+            for sequence in (1, 2):
+                await client.xadd(OUTBOUND_STREAM, {
+                    "message": msgspec.json.encode(_reply(cid, sequence, f"reply {sequence}"))})
+            deadline = time.monotonic() + 5
+            while len(delivered) < 2 and time.monotonic() < deadline:
+                await asyncio.sleep(0.01)
+            cpu = time.process_time()
+            await asyncio.sleep(0.5)  # idle: the dispatcher sits in a blocking read
+            cpu = time.process_time() - cpu
+            pending = await client.xpending(OUTBOUND_STREAM, "parley-dispatchers")
+            assert pending["pending"] == 0
+            return cpu
+        finally:
+            await dispatcher.aclose()
+            await client.aclose()
+
+    idle_cpu = asyncio.run(scenario())
+    assert [m.text for m in delivered] == ["reply 1", "reply 2"]
+    assert idle_cpu < 0.25, f"{idle_cpu:.2f} s of CPU in 0.5 s of idling: a read spins"
+
+
+def test_async_pubsub(bus: EmbeddedRedis, connect: Callable[[], redis.Redis]) -> None:
+    """A gateway subscribes (channel and pattern) with redis.asyncio; a worker publishes."""
+    channel = live_channel("web:acme:chat-1")
+    publisher = connect()
+
+    async def scenario() -> list[tuple[str, bytes]]:
+        client = aioredis.Redis.from_url(bus.url, socket_timeout=15)
+        pubsub = client.pubsub(ignore_subscribe_messages=True)
+        try:
+            await pubsub.subscribe(channel)
+            await pubsub.psubscribe("parley:live:*")
+            deadline = time.monotonic() + 5
+            while publisher.pubsub_numsub(channel) != [(channel.encode(), 1)]:
+                assert time.monotonic() < deadline, "subscription never registered"
+                await asyncio.sleep(0.01)
+            assert await asyncio.to_thread(publisher.publish, channel, b'{"typing":1}') == 2
+            received: list[tuple[str, bytes]] = []
+            while len(received) < 2 and time.monotonic() < deadline:
+                message = await pubsub.get_message(timeout=1.0)
+                if message is not None:
+                    received.append((message["type"], message["data"]))
+            return received
+        finally:
+            await pubsub.aclose()  # type: ignore[no-untyped-call]
+            await client.aclose()
+
+    assert sorted(asyncio.run(scenario())) == [("message", b'{"typing":1}'),
+                                               ("pmessage", b'{"typing":1}')]
+
+
+def test_blpop_wakes_on_rpush(bus: EmbeddedRedis, connect: Callable[[], redis.Redis]) -> None:
+    waiting, pusher = connect(), connect()
+    result: list[Any] = []
+    thread = threading.Thread(target=lambda: result.append(waiting.blpop(["wake"], timeout=5)))
+    thread.start()
+    time.sleep(0.2)
+    pushed = time.monotonic()
+    pusher.rpush("wake", "1")
+    thread.join(6)
+    assert result == [(b"wake", b"1")]
+    assert time.monotonic() - pushed < 1
+    started = time.monotonic()
+    assert waiting.blpop(["wake"], timeout=0.2) is None  # a fractional timeout expires
+    assert 0.15 < time.monotonic() - started < 2
+
+
+def test_kombu_consumes_the_gateways_celery_message(bus: EmbeddedRedis,
+                                                    connect: Callable[[], redis.Redis]) -> None:
+    """Celery's Redis transport (BRPOP, MULTI/EXEC, the unacked ZADD/HSET) takes the message
+    the gateway LPUSHes itself, and acknowledging it clears the unacked index."""
+    client = connect()
+    client.lpush(INBOUND_QUEUE, celery_message(INBOUND_TASK, ["{}", 7], INBOUND_QUEUE))
+    with Connection(bus.url,  # type: ignore[no-untyped-call]
+                    transport_options={"visibility_timeout": 60}) as conn:
+        queue = conn.SimpleQueue(INBOUND_QUEUE, no_ack=False)
+        try:
+            message = queue.get(timeout=5)
+            assert message.headers["task"] == INBOUND_TASK
+            assert message.decode()[0] == ["{}", 7]
+            assert client.zcard("unacked_index") == 1
+            message.ack()
+            assert client.zcard("unacked_index") == 0 and client.llen(INBOUND_QUEUE) == 0
+            # Round trips are not stalled (fakeredis without TCP_NODELAY: ~90 ms each).
+            started = time.monotonic()
+            for i in range(20):
+                queue.put({"i": i})
+                queue.get(timeout=5).ack()
+            assert time.monotonic() - started < 1.0
+        finally:
+            queue.close()
+
+
+@pytest.mark.skipif(shutil.which("redis-server") is None, reason="redis-server is not on PATH")
+def test_redis_server_dies_with_a_killed_parent() -> None:
+    """SIGKILL skips atexit: the kernel (PR_SET_PDEATHSIG) must take the server down."""
+    script = ("import sys, time\n"
+              "from gateway.embedded_redis import start_embedded_redis\n"
+              "bus = start_embedded_redis(lambda line: None)\n"
+              "print(bus.url, flush=True)\n"
+              "time.sleep(60)\n")
+    parent = subprocess.Popen([sys.executable, "-c", script], cwd=REPO,
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert parent.stdout is not None
+        url = parent.stdout.readline().strip()
+        port = int(url.rsplit(":", 1)[1].split("/")[0])
+        assert not _refuses(port)
+    finally:
+        parent.kill()
+        parent.wait()
+        if parent.stdout is not None:
+            parent.stdout.close()
+    deadline = time.monotonic() + 5
+    while not _refuses(port):
+        assert time.monotonic() < deadline, "redis-server outlived its parent"
+        time.sleep(0.05)
