@@ -52,12 +52,12 @@ OPENAPI = Path(__file__).with_name("openapi.json")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-def create_app(settings: GatewaySettings, *, claim_idle_ms: int = 30_000) -> web.Application:
+def create_app(settings: GatewaySettings) -> web.Application:
     app = web.Application(client_max_size=settings.max_body_bytes, middlewares=[_json_errors])
     app[SETTINGS] = settings
     app[METRICS] = GatewayMetrics()
     app.cleanup_ctx.append(_redis_and_channels)
-    app.cleanup_ctx.append(lambda a: _dispatcher(a, claim_idle_ms))
+    app.cleanup_ctx.append(_dispatcher)
     app.router.add_get("/healthz", _healthz)
     app.router.add_get("/readyz", _readyz)
     app.router.add_get("/openapi.json", _openapi)
@@ -104,14 +104,14 @@ def _session_secret(settings: GatewaySettings) -> str:
     return secrets.token_urlsafe(32)
 
 
-async def _dispatcher(app: web.Application, claim_idle_ms: int) -> AsyncIterator[None]:
+async def _dispatcher(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     dispatcher = OutboundDispatcher(
         app[REDIS], {"web": app[WEB], CHANNEL: app[OUTBOX]},
         consumer=f"{socket.gethostname()}-{os.getpid()}",
         retry=RetryPolicy(attempts=settings.callback_attempts, initial_backoff=0.2,
                           max_backoff=5.0, jitter=0.1),
-        metrics=app[METRICS], claim_idle_ms=claim_idle_ms)
+        metrics=app[METRICS], claim_idle_ms=settings.claim_idle_seconds * 1000)
     await dispatcher.start()
     app[DISPATCHER] = dispatcher
     yield

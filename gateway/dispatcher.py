@@ -122,8 +122,18 @@ class OutboundDispatcher:
 
     async def _deliver_in_turn(self, lock: asyncio.Lock, entry_id: bytes,
                                message: OutboundMessage) -> None:
+        loop = asyncio.get_running_loop()
+        queued = loop.time()
         async with lock:  # FIFO: a conversation's replies leave in stream order
+            if loop.time() - queued > 1.0:
+                await self._touch(entry_id)
             await self._deliver(entry_id, message)
+
+    async def _touch(self, entry_id: bytes) -> None:
+        """Reset the entry's idle time: this live dispatcher is still on it, and another
+        one's ``XAUTOCLAIM`` must not take it over and deliver it a second time."""
+        await self._redis.xclaim(OUTBOUND_STREAM, GROUP, self._consumer, min_idle_time=0,
+                                 message_ids=[entry_id], justid=True)
 
     async def _deliver(self, entry_id: bytes, message: OutboundMessage) -> None:
         sender = self._senders.get(message.channel)
@@ -131,6 +141,8 @@ class OutboundDispatcher:
         for attempt in range(1, self._retry.attempts + 1):
             if sender is None:
                 break
+            if attempt > 1:
+                await self._touch(entry_id)
             try:
                 async with self._limits[message.channel]:
                     await sender.send(message)

@@ -30,6 +30,7 @@ class GatewaySettings:
     replay_window_seconds: int = 300
     dedupe_ttl_seconds: int = 24 * 3600
     callback_attempts: int = 6
+    claim_idle_seconds: int = 30  # a reply pending this long on a dead dispatcher is taken
     # Browser chat: the key of session tokens (None: a random one per process, so sessions
     # neither survive a restart nor work across replicas), their lifetime, the origins
     # besides the gateway's own allowed to open the widget's connections, the outbox size.
@@ -64,6 +65,7 @@ class GatewaySettings:
                    replay_window_seconds=_integer(env, "PARLEY_REPLAY_WINDOW_SECONDS", 300,
                                                   1, 3600),
                    callback_attempts=_integer(env, "PARLEY_CALLBACK_ATTEMPTS", 6, 1, 50),
+                   claim_idle_seconds=_integer(env, "PARLEY_CLAIM_IDLE_SECONDS", 30, 1, 3600),
                    session_secret=session_secret,
                    session_days=_integer(env, "PARLEY_SESSION_DAYS", 30, 1, 3650),
                    allowed_origins=_origins(env, "PARLEY_WEB_ALLOWED_ORIGINS"),

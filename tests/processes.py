@@ -116,6 +116,12 @@ class GatewayProcess:
             self.process.wait()
         self._log_file.close()
 
+    def kill(self) -> None:
+        """SIGKILL: no shutdown, nothing flushed, as when a machine dies."""
+        self.process.kill()
+        self.process.wait()
+        self._log_file.close()
+
 
 def free_port() -> int:
     with socket.socket() as probe:

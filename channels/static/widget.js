@@ -61,6 +61,8 @@
   let pumping = -1;       // gen of the running long-poll send loop
   let typingTimer = null;
   let errorTimer = null;
+  let resendTimer = null;
+  let resendDelay = 2000;
   const ui = {};
 
   function originOf(src) {
@@ -160,6 +162,7 @@
     const input = ui.input = el("input", "parley-input", null, form);
     input.autocomplete = "off";
     input.placeholder = "Type a message\u2026";
+    input.maxLength = 4000; // the server refuses longer messages
     input.setAttribute("aria-label", "Message");
     el("button", "parley-send", "Send", form).type = "submit";
     form.addEventListener("submit", (e) => {
@@ -325,6 +328,19 @@
   function onAck(id) {
     const i = pending.findIndex((p) => p.id === id);
     if (i >= 0) pending.splice(i, 1)[0].el.classList.remove("parley-pending"); // else a repeat
+    resendDelay = 2000;
+  }
+
+  // A message the server could not take (say its store is briefly down) gets an error frame
+  // instead of an ack, on a socket that stays open: resend the unacked (same ids, so never
+  // twice), backing off, rather than wait for a reconnect that may not come.
+  function resendLater() {
+    if (resendTimer || !pending.length) return;
+    resendTimer = setTimeout(() => {
+      resendTimer = null;
+      if (connected && transport === "ws") pending.forEach(sendWs);
+    }, resendDelay);
+    resendDelay = Math.min(resendDelay * 2, 30000);
   }
 
   // Long-poll transport: POST pending messages one at a time, in order.
@@ -361,7 +377,7 @@
     if (f.type === "reply") onReply(f);
     else if (f.type === "typing") { if (f.on) showTyping(); else hideTyping(); }
     else if (f.type === "ack") onAck(f.id);
-    else if (f.type === "error") showError(f.message);
+    else if (f.type === "error") { showError(f.message); resendLater(); }
   }
 
   function onReply(f) {

@@ -16,13 +16,12 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import aiohttp
 import pytest
 
 from tests.conftest import REPO
 from tests.processes import free_port
 
-from .webchat_client import ChatClient
+from .webchat_client import ChatClient, browser_session
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 STARTUP_SECONDS = 300
@@ -80,7 +79,7 @@ def test_one_command_trains_starts_an_embedded_bus_and_answers_order_questions(
     assert f"Open {parley_run.url}/" in out
 
     async def scenario() -> None:
-        async with aiohttp.ClientSession() as http:
+        async with browser_session() as http:
             async with http.get(parley_run.url + "/") as page:
                 assert page.status == 200 and "widget.js" in await page.text()
             browser = ChatClient(http, parley_run.url)

@@ -159,3 +159,31 @@ def test_a_reply_the_site_refuses_goes_to_the_dead_letter_stream(
     assert 'parley_replies_dead_lettered_total{channel="web"} 1.0' in metrics
     assert 'parley_inbound_messages_total{channel="web",outcome="accepted"} 1.0' in metrics
     assert "dead-lettered: callback answered 400" in gateway.log.read_text()
+
+
+def test_a_dead_gateways_pending_replies_are_claimed_by_another(
+        gateway_env: dict[str, str], worker: WorkerProcess, sink: CallbackSink,
+        tmp_path: Path) -> None:
+    # The site hangs on the first three deliveries (then answers 500): the first gateway is
+    # in the middle of delivering them, unacknowledged, when it is killed outright.
+    sink.failures.extend([(500, 8.0)] * 3)
+    env = dict(gateway_env, PARLEY_CLAIM_IDLE_SECONDS="2")
+    first = GatewayProcess(tmp_path / "gw1.log", env)
+    try:
+        for number in range(1, 4):
+            assert _post(first, _message(f"claimed{number}", 1, "/greet")).status_code == 202
+        deadline = time.monotonic() + 30
+        while sink.attempts < 3 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert sink.attempts == 3
+    finally:
+        first.kill()
+    second = GatewayProcess(tmp_path / "gw2.log", env)
+    try:
+        replies = sink.wait_for(3, timeout=30)
+        time.sleep(3)
+    finally:
+        second.stop()
+    assert sorted(r["conversation_id"] for r in replies) == [
+        "claimed1", "claimed2", "claimed3"]
+    assert sink.repeats == 0 and len(sink.replies) == 3

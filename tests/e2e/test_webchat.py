@@ -14,7 +14,7 @@ import redis
 from tests.processes import GatewayProcess, WorkerProcess
 from workers.bus import conversation_key
 
-from .webchat_client import ChatClient
+from .webchat_client import ChatClient, browser_session
 
 ALLOWED = "https://shop.example"
 ENV = {"PARLEY_SESSION_SECRET": "webchat-test-session-secret",
@@ -31,7 +31,7 @@ def chat_gateway(clean_redis: redis.Redis, tmp_path: Path) -> Iterator[GatewayPr
 def test_a_conversation_over_the_socket_with_typing_and_a_button(
         chat_gateway: GatewayProcess, worker: WorkerProcess) -> None:
     async def scenario() -> None:
-        async with aiohttp.ClientSession() as http:
+        async with browser_session() as http:
             browser = ChatClient(http, chat_gateway.url)
             welcome = await browser.connect()
             assert welcome["last"] == 0
@@ -60,7 +60,7 @@ def test_a_conversation_over_the_socket_with_typing_and_a_button(
 def test_a_dropped_socket_resumes_from_the_last_seen_reply(
         chat_gateway: GatewayProcess, worker: WorkerProcess) -> None:
     async def scenario() -> None:
-        async with aiohttp.ClientSession() as http:
+        async with browser_session() as http:
             browser = ChatClient(http, chat_gateway.url)
             await browser.connect()
             await browser.send(payload="/greet")
@@ -87,7 +87,7 @@ def test_a_resent_message_is_answered_once(
         chat_gateway: GatewayProcess, worker: WorkerProcess,
         clean_redis: redis.Redis) -> None:
     async def scenario() -> None:
-        async with aiohttp.ClientSession() as http:
+        async with browser_session() as http:
             browser = ChatClient(http, chat_gateway.url)
             session = await browser.connect()
             await browser.send(payload="/opening_hours", message_id="m-1")
@@ -114,7 +114,7 @@ def test_a_resent_message_is_answered_once(
 def test_long_poll_fallback_sends_and_receives(
         chat_gateway: GatewayProcess, worker: WorkerProcess) -> None:
     async def scenario() -> None:
-        async with aiohttp.ClientSession() as http:
+        async with browser_session() as http:
             browser = ChatClient(http, chat_gateway.url)
             await browser.session()
             url = chat_gateway.url
@@ -139,7 +139,7 @@ def test_cross_site_requests_and_foreign_tokens_are_refused(
         chat_gateway: GatewayProcess) -> None:
     async def scenario() -> None:
         url = chat_gateway.url
-        async with aiohttp.ClientSession() as http:
+        async with browser_session() as http:
             evil = ChatClient(http, url, origin="https://evil.example", token="x")
             with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
                 await evil.connect()
@@ -171,7 +171,7 @@ def test_two_gateways_fan_replies_out_to_the_browser_on_either(
     second = GatewayProcess(tmp_path / "gateway-b.log", ENV)
     try:
         async def scenario() -> None:
-            async with aiohttp.ClientSession() as http:
+            async with browser_session() as http:
                 on_a = ChatClient(http, first.url)
                 await on_a.connect()
                 on_b = ChatClient(http, second.url, token=on_a.token)  # same visitor
@@ -197,16 +197,14 @@ def test_a_gateway_restart_during_a_conversation_loses_nothing(
     worker = WorkerProcess(bot_model, tmp_path / "worker.log")
     try:
         async def before() -> ChatClient:
-            http = aiohttp.ClientSession()
-            browser = ChatClient(http, gateway.url)
-            await browser.connect()
-            await browser.send(payload="/greet")
-            await browser.replies(1)
-            worker.stop()  # the next reply will be produced while the gateway is down
-            await browser.send(payload="/opening_hours")
-            await browser.next_frame("ack")
-            await browser.close()
-            await http.close()
+            async with browser_session() as http:
+                browser = ChatClient(http, gateway.url)
+                await browser.connect()
+                await browser.send(payload="/greet")
+                await browser.replies(1)
+                worker.stop()  # the next reply will be produced while the gateway is down
+                await browser.send(payload="/opening_hours")
+                await browser.next_frame("ack")
             return browser
 
         browser = asyncio.run(before())
@@ -216,13 +214,14 @@ def test_a_gateway_restart_during_a_conversation_loses_nothing(
             gateway = GatewayProcess(tmp_path / "gateway-2.log", ENV, port=gateway.port)
 
             async def after() -> None:
-                async with aiohttp.ClientSession() as http:
+                async with browser_session() as http:
                     browser.http = http
                     welcome = await browser.connect()
                     assert welcome["last"] in (1, 2)
                     replies = await browser.replies(2)
                     assert [(r["seq"], r["text"]) for r in replies][1] == (
                         2, "We open at 18:00.")
+                    await browser.close()
             asyncio.run(after())
         finally:
             worker_again.stop()

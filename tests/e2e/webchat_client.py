@@ -3,11 +3,28 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import uuid
+from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
+
+_OPEN: dict[int, list[ChatClient]] = {}
+
+
+@contextlib.asynccontextmanager
+async def browser_session() -> AsyncIterator[aiohttp.ClientSession]:
+    """An HTTP session whose chat clients' sockets are all closed with it (a WebSocket is
+    detached from the session's pool: closing the session does not close it)."""
+    async with aiohttp.ClientSession() as http:
+        _OPEN[id(http)] = []
+        try:
+            yield http
+        finally:
+            for client in _OPEN.pop(id(http)):
+                await client.close()
 
 
 class ChatClient:
@@ -19,6 +36,7 @@ class ChatClient:
         self.ws: aiohttp.ClientWebSocketResponse | None = None
         self.frames: list[dict[str, Any]] = []
         self.after = 0
+        _OPEN.setdefault(id(http), []).append(self)
 
     @property
     def headers(self) -> dict[str, str]:
@@ -63,6 +81,7 @@ class ChatClient:
             while True:
                 message = await self.ws.receive()
                 if message.type != aiohttp.WSMsgType.TEXT:
+                    await self.close()
                     raise ConnectionError(f"socket closed: {message.type} {message.data}")
                 frame = json.loads(message.data)
                 self.frames.append(frame)
