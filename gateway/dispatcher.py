@@ -33,6 +33,7 @@ __all__ = ["DEAD_LETTER_STREAM", "OutboundDispatcher"]
 
 DEAD_LETTER_STREAM = "parley:outbound:dead"
 GROUP = "parley-dispatchers"
+MAX_RETRY_AFTER = 300.0  # seconds; a longer Retry-After is cut to this
 _log = logging.getLogger("parley.gateway.dispatcher")
 
 
@@ -161,8 +162,8 @@ class OutboundDispatcher:
         await self._dead_letter(entry_id, message, reason)
 
     def _backoff(self, attempt: int, retry_after: float | None) -> float:
-        if retry_after is not None:
-            return min(retry_after, self._retry.max_backoff)
+        if retry_after is not None:  # the receiver said when: wait that long (bounded)
+            return min(retry_after, MAX_RETRY_AFTER)
         delay = self._retry.initial_backoff * 2 ** (attempt - 1)
         return float(min(delay + random.uniform(0, self._retry.jitter), self._retry.max_backoff))
 

@@ -187,3 +187,13 @@ def test_a_dead_gateways_pending_replies_are_claimed_by_another(
     assert sorted(r["conversation_id"] for r in replies) == [
         "claimed1", "claimed2", "claimed3"]
     assert sink.repeats == 0 and len(sink.replies) == 3
+
+
+def test_a_429_is_retried_after_the_advertised_delay(
+        gateway: GatewayProcess, worker: WorkerProcess, sink: CallbackSink) -> None:
+    sink.failures.append((429, 0.0))
+    sink.retry_after = "7"  # longer than the dispatcher's own backoff cap (5 s)
+    assert _post(gateway, _message("busy", 1, "/opening_hours")).status_code == 202
+    sink.wait_for(1, timeout=60)
+    assert sink.attempts == 2
+    assert sink.arrivals[1] - sink.arrivals[0] >= 7.0

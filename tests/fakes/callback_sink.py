@@ -24,6 +24,8 @@ class CallbackSink:
         self.delivery_ids: set[str] = set()
         self.repeats = 0
         self.failures: deque[tuple[int, float]] = deque()  # (status, delay) for next calls
+        self.retry_after: str | None = None  # Retry-After header sent with scripted errors
+        self.arrivals: list[float] = []       # monotonic time of every attempt
         self._lock = threading.Lock()
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
@@ -34,6 +36,7 @@ class CallbackSink:
         body = await request.read()
         with self._lock:
             self.attempts += 1
+            self.arrivals.append(time.monotonic())
             status, delay = self.failures.popleft() if self.failures else (200, 0.0)
         if delay:
             await asyncio.sleep(delay)
@@ -44,7 +47,8 @@ class CallbackSink:
                 self.rejected_signatures += 1
             return web.json_response({"error": "bad signature"}, status=401)
         if status >= 300:
-            return web.json_response({"error": "scripted"}, status=status)
+            headers = {"Retry-After": self.retry_after} if self.retry_after else None
+            return web.json_response({"error": "scripted"}, status=status, headers=headers)
         reply = json.loads(body)
         with self._lock:  # a site keeps the delivery ids it has seen: retries repeat
             if reply["delivery_id"] not in self.delivery_ids:
