@@ -15,7 +15,7 @@ shadow another's message ids.
 from __future__ import annotations
 
 import time
-from typing import Literal
+from typing import Annotated, Literal
 
 import msgspec
 
@@ -23,8 +23,8 @@ from channels.errors import BadRequest
 from channels.models import InboundMessage, OutboundMessage
 
 __all__ = ["CHANNEL", "Hello", "MessageFrame", "conversation_of", "decode_hello",
-           "decode_message", "decode_send", "frame_sequence", "inbound", "reply_frame_parts",
-           "session_of"]
+           "decode_message", "decode_poll", "decode_send", "decode_session", "frame_sequence",
+           "inbound", "reply_frame_parts"]
 
 CHANNEL = "webchat"
 ACCOUNT = "browser"
@@ -51,9 +51,20 @@ class _SendBody(msgspec.Struct, forbid_unknown_fields=True):
     title: str | None = None
 
 
+class _SessionBody(msgspec.Struct, forbid_unknown_fields=True):
+    token: str | None = None
+
+
+class _PollBody(msgspec.Struct, forbid_unknown_fields=True):
+    token: str
+    after: Annotated[int, msgspec.Meta(ge=0)] = 0
+
+
 _hello = msgspec.json.Decoder(Hello)
 _frame = msgspec.json.Decoder(MessageFrame)
 _send = msgspec.json.Decoder(_SendBody)
+_poll = msgspec.json.Decoder(_PollBody)
+_session = msgspec.json.Decoder(_SessionBody)
 
 
 def decode_hello(raw: str | bytes) -> Hello:
@@ -81,6 +92,23 @@ def decode_send(raw: bytes) -> tuple[str, MessageFrame]:
                                              payload=body.payload, title=body.title))
 
 
+def decode_session(raw: bytes) -> str | None:
+    """``POST /channels/web/session``'s body: the browser's current token, if any."""
+    try:
+        return _session.decode(raw or b"{}").token
+    except msgspec.DecodeError as exc:
+        raise BadRequest(f"invalid session request: {exc}") from exc
+
+
+def decode_poll(raw: bytes) -> tuple[str, int]:
+    """The long-poll transport's ``POST /channels/web/poll`` body: (token, last seq seen)."""
+    try:
+        body = _poll.decode(raw)
+    except msgspec.DecodeError as exc:
+        raise BadRequest(f"invalid poll: {exc}") from exc
+    return body.token, body.after
+
+
 def _checked(frame: MessageFrame) -> MessageFrame:
     if not 1 <= len(frame.id) <= 100:
         raise BadRequest("'id' must be 1 to 100 characters")
@@ -94,10 +122,6 @@ def _checked(frame: MessageFrame) -> MessageFrame:
 
 def conversation_of(session_id: str) -> str:
     return f"{CHANNEL}:{ACCOUNT}:{session_id}"
-
-
-def session_of(conversation_id: str) -> str:
-    return conversation_id.split(":", 2)[-1]
 
 
 def inbound(session_id: str, frame: MessageFrame, *, now: float | None = None

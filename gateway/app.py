@@ -36,7 +36,7 @@ from gateway.app_keys import (
     WEB,
 )
 from gateway.dispatcher import OutboundDispatcher
-from gateway.ingress import Ingress
+from gateway.ingress import Ingress, status
 from gateway.metrics import GatewayMetrics
 from gateway.settings import GatewaySettings
 from gateway.webchat_hub import LiveHub
@@ -77,7 +77,8 @@ async def _redis_and_channels(app: web.Application) -> AsyncIterator[None]:
     client = aioredis.Redis(connection_pool=pool)
     session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10, connect=3))
     app[REDIS] = client
-    app[INGRESS] = Ingress(client, dedupe_ttl=settings.dedupe_ttl_seconds)
+    app[INGRESS] = Ingress(client, dedupe_ttl=settings.dedupe_ttl_seconds,
+                           outcomes=app[METRICS].inbound)
     app[WEB] = WebAdapter(secret=settings.web_secret, token=settings.web_token,
                           callback_url=settings.web_callback_url,
                           window=settings.replay_window_seconds, session=session)
@@ -85,7 +86,9 @@ async def _redis_and_channels(app: web.Application) -> AsyncIterator[None]:
                                   max_age=settings.session_days * 86400)
     app[OUTBOX] = WebchatOutbox(client, size=settings.outbox_size,
                                 ttl_seconds=settings.session_days * 86400)
-    app[SOCKETS] = set()
+    sockets: set[web.WebSocketResponse] = set()
+    app[SOCKETS] = sockets
+    app[METRICS].browser_sockets.set_function(lambda: len(sockets))
     hub = LiveHub(client)
     await hub.start()
     app[HUB] = hub
@@ -170,9 +173,6 @@ async def _web_messages(request: web.Request) -> web.Response:
     results = []
     for message in adapter.parse(body):
         sequence = await request.app[INGRESS].accept(message)
-        outcome = "duplicate" if sequence is None else "accepted"
-        request.app[METRICS].inbound.labels(message.channel, outcome).inc()
-        results.append({"message_id": message.message_id,
-                        "status": "duplicate" if sequence is None else "accepted",
+        results.append({"message_id": message.message_id, "status": status(sequence),
                         "sequence": sequence})
     return web.json_response(results[0] if len(results) == 1 else results, status=202)

@@ -85,10 +85,6 @@ class LiveHub:
             with contextlib.suppress(RedisError, OSError):
                 await self._pubsub.unsubscribe(live_channel(listener.conversation_id))
 
-    @property
-    def connected(self) -> int:
-        return sum(len(s) for s in self._listeners.values())
-
     async def _run(self) -> None:
         prefix = len("parley:live:")
         while True:

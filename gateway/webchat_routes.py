@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 from importlib import resources
 from urllib.parse import urlparse
@@ -33,12 +32,16 @@ from channels.webchat import (
     conversation_of,
     decode_hello,
     decode_message,
+    decode_poll,
     decode_send,
+    decode_session,
     frame_sequence,
     inbound,
 )
-from gateway.app_keys import HUB, INGRESS, METRICS, OUTBOX, SESSIONS, SETTINGS, SOCKETS
+from gateway.app_keys import HUB, INGRESS, OUTBOX, SESSIONS, SETTINGS, SOCKETS
+from gateway.ingress import status
 from gateway.webchat_hub import RESYNC, Listener
+from gateway.webchat_outbox import WebchatOutbox
 
 __all__ = ["add_webchat_routes"]
 
@@ -104,24 +107,13 @@ async def _preflight(request: web.Request) -> web.StreamResponse:
     return _cors(request, response)
 
 
-async def _json_body(request: web.Request) -> dict[str, object]:
-    try:
-        body = json.loads(await request.read() or b"{}")
-    except ValueError as exc:
-        raise BadRequest("the body is not valid JSON") from exc
-    if not isinstance(body, dict):
-        raise BadRequest("the body must be a JSON object")
-    return body
-
-
 async def _session(request: web.Request) -> web.StreamResponse:
     """A token for the browser's conversation: its own again if its token is valid."""
     _check_origin(request)
-    body = await _json_body(request)
+    old = decode_session(await request.read())
     signer = request.app[SESSIONS]
-    old = body.get("token")
     session_id = None
-    if isinstance(old, str) and old:
+    if old:
         with contextlib.suppress(Unauthorized):
             session_id = signer.verify(old).session_id
     token, session = signer.issue(session_id)
@@ -130,11 +122,8 @@ async def _session(request: web.Request) -> web.StreamResponse:
 
 
 async def _accept(request: web.Request, session_id: str, frame: MessageFrame) -> dict[str, str]:
-    message = inbound(session_id, frame)
-    sequence = await request.app[INGRESS].accept(message)
-    status = "duplicate" if sequence is None else "accepted"
-    request.app[METRICS].inbound.labels(message.channel, status).inc()
-    return {"type": "ack", "id": frame.id, "status": status}
+    sequence = await request.app[INGRESS].accept(inbound(session_id, frame))
+    return {"type": "ack", "id": frame.id, "status": status(sequence)}
 
 
 async def _send(request: web.Request) -> web.StreamResponse:
@@ -148,42 +137,42 @@ async def _send(request: web.Request) -> web.StreamResponse:
 async def _poll(request: web.Request) -> web.StreamResponse:
     """Frames after ``after``: the outbox's at once, else the next live ones (≤ 25 s)."""
     _check_origin(request)
-    body = await _json_body(request)
-    token, after = body.get("token"), body.get("after", 0)
-    if not isinstance(token, str) or not isinstance(after, int) or after < 0:
-        raise BadRequest("give 'token' (a string) and 'after' (a reply sequence, 0 or more)")
-    session = request.app[SESSIONS].verify(token)
-    cid = conversation_of(session.session_id)
+    token, after = decode_poll(await request.read())
+    cid = conversation_of(request.app[SESSIONS].verify(token).session_id)
     hub, outbox = request.app[HUB], request.app[OUTBOX]
     listener = await hub.attach(cid)
     try:
-        events = [json.loads(f) for f in await outbox.after(cid, after)]
-        if not events:
-            with contextlib.suppress(TimeoutError):
-                frame = await asyncio.wait_for(listener.queue.get(), POLL_SECONDS)
-                frames = [frame] + [listener.queue.get_nowait()
-                                    for _ in range(listener.queue.qsize())]
-                if RESYNC in frames:
-                    frames = await outbox.after(cid, after)
-                events = [json.loads(f) for f in frames
-                          if f and (frame_sequence(f) == 0 or frame_sequence(f) > after)]
+        frames = await outbox.after(cid, after) or await _next_live(listener, outbox, after)
     finally:
         await hub.detach(listener)
-    return _cors(request, web.json_response({"events": events}))
+    # The frames are JSON already: splice them rather than decode and encode them again.
+    return _cors(request, web.Response(body=b'{"events":[' + b",".join(frames) + b"]}",
+                                       content_type="application/json"))
+
+
+async def _next_live(listener: Listener, outbox: WebchatOutbox, after: int) -> list[bytes]:
+    """What the hub hears within ``POLL_SECONDS``: typing, and replies numbered above
+    ``after`` (read from the outbox instead if the hub may have missed some)."""
+    try:
+        first = await asyncio.wait_for(listener.queue.get(), POLL_SECONDS)
+    except TimeoutError:
+        return []
+    frames = [first, *(listener.queue.get_nowait() for _ in range(listener.queue.qsize()))]
+    if RESYNC in frames:
+        return await outbox.after(listener.conversation_id, after)
+    return [f for f in frames if (seq := frame_sequence(f)) == 0 or seq > after]
 
 
 async def _websocket(request: web.Request) -> web.StreamResponse:
     _check_origin(request)
     ws = web.WebSocketResponse(heartbeat=20.0, max_msg_size=16 * 1024)
     await ws.prepare(request)
-    sockets, gauge = request.app[SOCKETS], request.app[METRICS].browser_sockets
+    sockets = request.app[SOCKETS]
     sockets.add(ws)
-    gauge.inc()
     try:
         await _serve_socket(request, ws)
     finally:
         sockets.discard(ws)
-        gauge.dec()
     return ws
 
 

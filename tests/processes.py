@@ -74,12 +74,7 @@ class WorkerProcess:
         return [int(pid) for pid in out.split()]
 
     def stop(self) -> None:
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        _terminate(self.process)
         self._log_file.close()
 
 
@@ -108,12 +103,7 @@ class GatewayProcess:
         raise RuntimeError("gateway did not listen")
 
     def stop(self) -> None:
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        _terminate(self.process)
         self._log_file.close()
 
     def kill(self) -> None:
@@ -121,6 +111,16 @@ class GatewayProcess:
         self.process.kill()
         self.process.wait()
         self._log_file.close()
+
+
+def _terminate(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM (a graceful stop), SIGKILL if that takes over 30 s."""
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 def free_port() -> int:

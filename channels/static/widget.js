@@ -40,11 +40,7 @@
   };
   let token = load("token");
   let conversation = load("conversation");
-  let after = parseInt(load("after"), 10) || 0; // last reply seq shown
-  // Indexes already shown for seq === after, known only for replies this page saw: lets
-  // several replies sharing one seq (index 0, 1, ...) through, still dropping repeats.
-  let seenSeq = null;
-  let seenIdx = new Set();
+  let after = parseInt(load("after"), 10) || 0; // last reply seq shown (one seq per reply)
 
   // ---- connection state ----
   const pending = [];     // outgoing messages not acked yet, oldest first
@@ -382,11 +378,8 @@
 
   function onReply(f) {
     const seq = Number(f.seq);
-    const index = Number(f.index) || 0;
-    // Replies may come twice across reconnects: show each seq (and index) once.
-    if (!(seq > after || (seq === after && seenSeq === seq && !seenIdx.has(index)))) return;
-    if (seenSeq !== seq) { seenSeq = seq; seenIdx = new Set(); }
-    seenIdx.add(index);
+    // Replies may come twice across reconnects: show each seq once.
+    if (!(seq > after)) return;
     after = seq;
     save("after", after);
     hideTyping();
@@ -415,7 +408,6 @@
     save("conversation", id);
     after = 0; // seqs count per conversation
     save("after", 0);
-    seenSeq = null;
   }
 
   async function openSession() {

@@ -20,7 +20,7 @@ from rich.console import Console
 from brain.bot import Bot
 from integrations import OrdersClient, OrdersSettings
 
-__all__ = ["bot_runtime", "import_demo_runner"]
+__all__ = ["bot_runtime", "import_demo_runner", "start_demo_orders"]
 
 
 @contextmanager
@@ -38,14 +38,20 @@ def bot_runtime(bot_dir: Path, model: Path, console: Console) -> Iterator[Bot]:
 def _orders_settings(bot_dir: Path, stack: ExitStack, console: Console) -> OrdersSettings | None:
     if os.environ.get("PARLEY_ORDERS_URL"):
         return OrdersSettings.from_env()
+    url = start_demo_orders(bot_dir, stack, console)
+    return None if url is None else OrdersSettings(url=url)
+
+
+def start_demo_orders(bot_dir: Path, stack: ExitStack, console: Console) -> str | None:
+    """Start the demo orders service ``bot_dir`` ships, if any (stopped with ``stack``);
+    its URL. Callers use it only when ``PARLEY_ORDERS_URL`` is unset."""
     if not (bot_dir / "orders_service" / "runner.py").is_file():
         return None
-    runner = import_demo_runner(bot_dir)
-    service = runner.start_demo_service()
+    service = import_demo_runner(bot_dir).start_demo_service()
     stack.callback(service.stop)
     console.print(f"PARLEY_ORDERS_URL is not set: started the demo orders service at "
                   f"{service.url}")
-    return OrdersSettings(url=service.url)
+    return str(service.url)
 
 
 def import_demo_runner(bot_dir: Path) -> Any:

@@ -78,15 +78,9 @@ def _redis_url(stack: ExitStack, console: Console) -> str:
 def _demo_orders(bot_dir: Path, stack: ExitStack, console: Console) -> str | None:
     if os.environ.get("PARLEY_ORDERS_URL"):
         return None
-    if not (bot_dir / "orders_service" / "runner.py").is_file():
-        return None
-    from gateway.cli.bot_runtime import import_demo_runner
+    from gateway.cli.bot_runtime import start_demo_orders
 
-    service = import_demo_runner(bot_dir).start_demo_service()
-    stack.callback(service.stop)
-    console.print(f"orders: PARLEY_ORDERS_URL is not set: started the bot's demo orders "
-                  f"service at {service.url}")
-    return str(service.url)
+    return start_demo_orders(bot_dir, stack, console)
 
 
 def _start_worker(env: dict[str, str], stack: ExitStack, console: Console) -> None:
