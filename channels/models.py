@@ -10,12 +10,20 @@ from typing import Any
 
 import msgspec
 
-__all__ = ["Button", "InboundMessage", "OutboundMessage", "decode_inbound", "decode_outbound"]
+__all__ = ["Attachment", "Button", "InboundMessage", "OutboundMessage", "decode_inbound",
+           "decode_outbound"]
 
 
 class Button(msgspec.Struct, frozen=True):
     title: str
     payload: str
+
+
+class Attachment(msgspec.Struct, frozen=True):
+    """A file the person sent (image, audio, document), as the platform's URL to fetch it."""
+
+    url: str
+    content_type: str = ""
 
 
 class InboundMessage(msgspec.Struct, frozen=True, kw_only=True):
@@ -32,6 +40,7 @@ class InboundMessage(msgspec.Struct, frozen=True, kw_only=True):
     message_id: str
     text: str = ""
     payload: str | None = None  # a pressed button's payload, instead of text
+    attachments: tuple[Attachment, ...] = ()
     sequence: int = 0
     received_at: float = 0.0
     raw: dict[str, Any] = msgspec.field(default_factory=dict)
@@ -42,7 +51,11 @@ class InboundMessage(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class OutboundMessage(msgspec.Struct, frozen=True, kw_only=True):
-    """One bot message for one conversation; ``index`` orders the replies to one inbound."""
+    """One bot message for one conversation; ``index`` orders the replies to one inbound.
+
+    ``template`` names a platform-approved message template to send instead of ``text``
+    (a WhatsApp ``ContentSid``): how a business may write outside the 24-hour window.
+    """
 
     conversation_id: str
     channel: str
@@ -52,6 +65,7 @@ class OutboundMessage(msgspec.Struct, frozen=True, kw_only=True):
     text: str
     buttons: tuple[Button, ...] = ()
     image: str | None = None
+    template: str | None = None
 
 
 _inbound = msgspec.json.Decoder(InboundMessage)

@@ -25,23 +25,29 @@ from channels.web_session import SessionSigner
 from channels.webchat import CHANNEL
 from gateway.app_keys import (
     DISPATCHER,
+    HTTP,
     HUB,
     INGRESS,
     METRICS,
     OUTBOX,
+    PACERS,
     REDIS,
+    SENDERS,
     SESSIONS,
     SETTINGS,
     SOCKETS,
     WEB,
 )
-from gateway.dispatcher import OutboundDispatcher
+from gateway.dispatcher import OutboundDispatcher, Sender
 from gateway.ingress import Ingress, status
 from gateway.metrics import GatewayMetrics
 from gateway.settings import GatewaySettings
+from gateway.slack_routes import add_slack_channel
+from gateway.telegram_routes import add_telegram_channel
 from gateway.webchat_hub import LiveHub
 from gateway.webchat_outbox import WebchatOutbox
 from gateway.webchat_routes import add_webchat_routes
+from gateway.whatsapp_routes import add_whatsapp_channel
 from integrations.policy import RetryPolicy
 from workers.bus import HEARTBEAT_KEY
 
@@ -56,7 +62,12 @@ def create_app(settings: GatewaySettings) -> web.Application:
     app = web.Application(client_max_size=settings.max_body_bytes, middlewares=[_json_errors])
     app[SETTINGS] = settings
     app[METRICS] = GatewayMetrics()
+    app[SENDERS], app[PACERS] = {}, {}
     app.cleanup_ctx.append(_redis_and_channels)
+    # Each adds its routes, and a start-up step (after Redis, before the dispatcher) that
+    # puts its sender into app[SENDERS]; an unconfigured channel adds nothing.
+    for add_channel in (add_slack_channel, add_telegram_channel, add_whatsapp_channel):
+        add_channel(app)
     app.cleanup_ctx.append(_dispatcher)
     app.router.add_get("/healthz", _healthz)
     app.router.add_get("/readyz", _readyz)
@@ -77,6 +88,7 @@ async def _redis_and_channels(app: web.Application) -> AsyncIterator[None]:
     client = aioredis.Redis(connection_pool=pool)
     session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10, connect=3))
     app[REDIS] = client
+    app[HTTP] = session
     app[INGRESS] = Ingress(client, dedupe_ttl=settings.dedupe_ttl_seconds,
                            outcomes=app[METRICS].inbound)
     app[WEB] = WebAdapter(secret=settings.web_secret, token=settings.web_token,
@@ -109,12 +121,15 @@ def _session_secret(settings: GatewaySettings) -> str:
 
 async def _dispatcher(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
+    channel_senders = app[SENDERS]
+    senders: dict[str, Sender] = {"web": app[WEB], CHANNEL: app[OUTBOX], **channel_senders}
     dispatcher = OutboundDispatcher(
-        app[REDIS], {"web": app[WEB], CHANNEL: app[OUTBOX]},
+        app[REDIS], senders,
         consumer=f"{socket.gethostname()}-{os.getpid()}",
         retry=RetryPolicy(attempts=settings.callback_attempts, initial_backoff=0.2,
                           max_backoff=5.0, jitter=0.1),
-        metrics=app[METRICS], claim_idle_ms=settings.claim_idle_seconds * 1000)
+        metrics=app[METRICS], claim_idle_ms=settings.claim_idle_seconds * 1000,
+        pacers=app[PACERS])
     await dispatcher.start()
     app[DISPATCHER] = dispatcher
     yield

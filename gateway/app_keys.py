@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
+import aiohttp
 import redis.asyncio as aioredis
 from aiohttp import web
 
 from channels.web import WebAdapter
 from channels.web_session import SessionSigner
-from gateway.dispatcher import OutboundDispatcher
+from gateway.dispatcher import OutboundDispatcher, Sender
 from gateway.ingress import Ingress
 from gateway.metrics import GatewayMetrics
+from gateway.send_pacing import SendPacer
 from gateway.settings import GatewaySettings
 from gateway.webchat_hub import LiveHub
 from gateway.webchat_outbox import WebchatOutbox
 
-__all__ = ["DISPATCHER", "HUB", "INGRESS", "METRICS", "OUTBOX", "REDIS", "SESSIONS",
-           "SETTINGS", "SOCKETS", "WEB"]
+__all__ = ["DISPATCHER", "HTTP", "HUB", "INGRESS", "METRICS", "OUTBOX", "PACERS", "REDIS",
+           "SENDERS", "SESSIONS", "SETTINGS", "SOCKETS", "WEB"]
 
 SETTINGS = web.AppKey("settings", GatewaySettings)
 REDIS = web.AppKey("redis", aioredis.Redis)
@@ -27,3 +29,8 @@ SESSIONS = web.AppKey("sessions", SessionSigner)
 OUTBOX = web.AppKey("outbox", WebchatOutbox)
 HUB = web.AppKey("hub", LiveHub)
 SOCKETS: web.AppKey[set[web.WebSocketResponse]] = web.AppKey("sockets")
+HTTP = web.AppKey("http", aiohttp.ClientSession)  # outgoing HTTP (callbacks, platform APIs)
+# Each messaging channel's start-up puts its sender (and pacer) here before the dispatcher
+# starts: the dispatcher delivers a reply with the sender named by its ``channel``.
+SENDERS: web.AppKey[dict[str, Sender]] = web.AppKey("senders")
+PACERS: web.AppKey[dict[str, SendPacer]] = web.AppKey("pacers")

@@ -6,9 +6,10 @@ leaves its entries pending; every dispatcher periodically claims entries idle lo
 ``claim_idle_ms`` (``XAUTOCLAIM``) and delivers them. A conversation's replies go out one
 at a time, in stream order. Failed sends are retried by ``RetryPolicy`` (transient errors
 only, ``Retry-After`` honoured, bounded, at most ``per_channel_limit`` sends in flight per
-channel); what still fails goes to the dead-letter stream ``parley:outbound:dead`` with a
-log line and the ``parley_replies_dead_lettered`` metric. All delivery tasks belong to
-one ``TaskGroup``: ``aclose`` stops reading and waits for them (the flush on shutdown).
+channel, each send paced by the channel's ``SendPacer`` if it has one); what still fails
+goes to the dead-letter stream ``parley:outbound:dead`` with a log line and the
+``parley_replies_dead_lettered`` metric. All delivery tasks belong to one ``TaskGroup``:
+``aclose`` stops reading and waits for them (the flush on shutdown).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from redis.exceptions import RedisError, ResponseError
 from channels.errors import PermanentSendError, TransientSendError
 from channels.models import OutboundMessage, decode_outbound
 from gateway.metrics import GatewayMetrics
+from gateway.send_pacing import SendPacer
 from integrations.policy import RetryPolicy
 from workers.bus import OUTBOUND_STREAM
 
@@ -45,9 +47,11 @@ class OutboundDispatcher:
     def __init__(self, client: aioredis.Redis, senders: Mapping[str, Sender], *,
                  consumer: str, retry: RetryPolicy, metrics: GatewayMetrics,
                  claim_idle_ms: int = 30_000, block_ms: int = 1000,
-                 per_channel_limit: int = 32) -> None:
+                 per_channel_limit: int = 32,
+                 pacers: Mapping[str, SendPacer] | None = None) -> None:
         self._redis = client
         self._senders = senders
+        self._pacers = dict(pacers or {})
         self._consumer = consumer
         self._retry = retry
         self._claim_idle_ms = claim_idle_ms
@@ -144,6 +148,7 @@ class OutboundDispatcher:
                 break
             if attempt > 1:
                 await self._touch(entry_id)
+            await self._pace(entry_id, message)
             try:
                 async with self._limits[message.channel]:
                     await sender.send(message)
@@ -160,6 +165,16 @@ class OutboundDispatcher:
             self._metrics.delivered.labels(message.channel).inc()
             return
         await self._dead_letter(entry_id, message, reason)
+
+    async def _pace(self, entry_id: bytes, message: OutboundMessage) -> None:
+        pacer = self._pacers.get(message.channel)
+        if pacer is None:
+            return
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        await pacer.wait(message)
+        if loop.time() - started > 1.0:
+            await self._touch(entry_id)
 
     def _backoff(self, attempt: int, retry_after: float | None) -> float:
         if retry_after is not None:  # the receiver said when: wait that long (bounded)

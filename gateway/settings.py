@@ -11,11 +11,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from urllib.parse import urlparse
 
+from gateway.env_values import GatewaySettingsError, integer, origins
+from gateway.slack_settings import SlackSettings
+from gateway.telegram_settings import TelegramSettings
+from gateway.whatsapp_settings import WhatsAppSettings
+
 __all__ = ["GatewaySettings", "GatewaySettingsError"]
-
-
-class GatewaySettingsError(ValueError):
-    """One line naming the variable and the expected form."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +39,10 @@ class GatewaySettings:
     session_days: int = 30
     allowed_origins: tuple[str, ...] = ()
     outbox_size: int = 200
+    # Messaging platforms: each is None unless its variables are set.
+    slack: SlackSettings | None = None
+    telegram: TelegramSettings | None = None
+    whatsapp: WhatsAppSettings | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> GatewaySettings:
@@ -58,35 +63,18 @@ class GatewaySettings:
             raise GatewaySettingsError("PARLEY_WEB_CALLBACK_URL is set: PARLEY_WEB_SECRET (HMAC "
                                        "key) or PARLEY_WEB_TOKEN must be set to sign callbacks")
         return cls(redis_url=url, host=env.get("PARLEY_HOST", "127.0.0.1"),
-                   port=_integer(env, "PARLEY_PORT", 8080, 0, 65535),
+                   port=integer(env, "PARLEY_PORT", 8080, 0, 65535),
                    web_secret=secret, web_token=token, web_callback_url=callback,
-                   max_body_bytes=_integer(env, "PARLEY_MAX_BODY_BYTES", 64 * 1024, 256,
+                   max_body_bytes=integer(env, "PARLEY_MAX_BODY_BYTES", 64 * 1024, 256,
                                            16 * 1024 * 1024),
-                   replay_window_seconds=_integer(env, "PARLEY_REPLAY_WINDOW_SECONDS", 300,
+                   replay_window_seconds=integer(env, "PARLEY_REPLAY_WINDOW_SECONDS", 300,
                                                   1, 3600),
-                   callback_attempts=_integer(env, "PARLEY_CALLBACK_ATTEMPTS", 6, 1, 50),
-                   claim_idle_seconds=_integer(env, "PARLEY_CLAIM_IDLE_SECONDS", 30, 1, 3600),
+                   callback_attempts=integer(env, "PARLEY_CALLBACK_ATTEMPTS", 6, 1, 50),
+                   claim_idle_seconds=integer(env, "PARLEY_CLAIM_IDLE_SECONDS", 30, 1, 3600),
                    session_secret=session_secret,
-                   session_days=_integer(env, "PARLEY_SESSION_DAYS", 30, 1, 3650),
-                   allowed_origins=_origins(env, "PARLEY_WEB_ALLOWED_ORIGINS"),
-                   outbox_size=_integer(env, "PARLEY_OUTBOX_SIZE", 200, 10, 100_000))
-
-
-def _integer(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
-    raw = env.get(name)
-    if raw is None:
-        return default
-    if not raw.strip().isdigit() or not low <= int(raw) <= high:
-        raise GatewaySettingsError(f"{name} must be a whole number from {low} to {high}, "
-                                   f"got {raw!r}")
-    return int(raw)
-
-
-def _origins(env: Mapping[str, str], name: str) -> tuple[str, ...]:
-    origins = tuple(o.strip().rstrip("/") for o in env.get(name, "").split(",") if o.strip())
-    for origin in origins:
-        parsed = urlparse(origin)
-        if parsed.scheme not in ("http", "https") or not parsed.netloc or parsed.path:
-            raise GatewaySettingsError(f"{name} must be a comma-separated list of origins "
-                                       f"such as https://shop.example, got {origin!r}")
-    return origins
+                   session_days=integer(env, "PARLEY_SESSION_DAYS", 30, 1, 3650),
+                   allowed_origins=origins(env, "PARLEY_WEB_ALLOWED_ORIGINS"),
+                   outbox_size=integer(env, "PARLEY_OUTBOX_SIZE", 200, 10, 100_000),
+                   slack=SlackSettings.from_env(env),
+                   telegram=TelegramSettings.from_env(env),
+                   whatsapp=WhatsAppSettings.from_env(env))

@@ -18,7 +18,8 @@ import redis
 from brain.nlu import load_nlu_config, load_training_data, save_model, train_model
 from tests.conftest import FIXTURES, REPO
 
-REDIS_URL = "redis://127.0.0.1:6379/14"
+# Database 14 unless TEST_REDIS_DB names another (to run two suites side by side).
+REDIS_URL = f"redis://127.0.0.1:6379/{os.environ.get('TEST_REDIS_DB', '14')}"
 BOT = FIXTURES / "bots" / "dialogue_bot"
 
 
