@@ -30,13 +30,13 @@ class SendPacer:
 
     def __init__(self, *, per_chat: float | None = None, overall: float | None = None,
                  chat_of: Callable[[OutboundMessage], str] = _by_conversation,
-                 forget_after: float = 60.0) -> None:
+                 sweep_every: float = 60.0) -> None:
         self._per_chat = per_chat
         self._overall = _limiter(overall) if overall else None
         self._chat_of = chat_of
-        self._chats: dict[str, tuple[AsyncLimiter, float]] = {}
-        self._forget_after = forget_after
-        self._next_sweep = time.monotonic() + forget_after
+        self._chats: dict[str, AsyncLimiter] = {}
+        self._sweep_every = sweep_every
+        self._next_sweep = time.monotonic() + sweep_every
 
     async def wait(self, message: OutboundMessage) -> None:
         """Return when ``message`` may be sent without exceeding either rate."""
@@ -47,13 +47,13 @@ class SendPacer:
 
     def _chat_limiter(self, chat: str) -> AsyncLimiter:
         now = time.monotonic()
-        if now >= self._next_sweep:  # chats quiet for a while need no limiter
-            self._chats = {k: v for k, v in self._chats.items()
-                           if now - v[1] < self._forget_after}
-            self._next_sweep = now + self._forget_after
-        entry = self._chats.get(chat)
-        limiter = entry[0] if entry else AsyncLimiter(1, 1 / float(self._per_chat or 1))
-        self._chats[chat] = (limiter, now)
+        if now >= self._next_sweep:
+            # A chat whose bucket has drained needs no limiter: a new one is the same.
+            self._chats = {k: v for k, v in self._chats.items() if not v.has_capacity()}
+            self._next_sweep = now + self._sweep_every
+        limiter = self._chats.get(chat)
+        if limiter is None:
+            limiter = self._chats[chat] = AsyncLimiter(1, 1 / float(self._per_chat or 1))
         return limiter
 
     @property
