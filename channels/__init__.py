@@ -1,2 +1,3 @@
-"""Channels: Parley's common event model (``channels.models``); the channel adapters
-(web, Slack, Telegram, WhatsApp) are not built yet."""
+"""Channels: the common event model (``channels.models``) and one adapter per platform
+(verify, parse, render, send): ``web`` and ``webchat`` (the website, server to server and
+browser), ``slack``, ``telegram`` and ``whatsapp`` (through Twilio)."""

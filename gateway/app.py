@@ -7,6 +7,7 @@ client can cause is a JSON body with a 4xx status; nothing a client sends is a 5
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -69,6 +70,7 @@ def create_app(settings: GatewaySettings) -> web.Application:
     for add_channel in (add_slack_channel, add_telegram_channel, add_whatsapp_channel):
         add_channel(app)
     app.cleanup_ctx.append(_dispatcher)
+    _all_or_nothing(app)
     app.router.add_get("/healthz", _healthz)
     app.router.add_get("/readyz", _readyz)
     app.router.add_get("/openapi.json", _openapi)
@@ -76,6 +78,28 @@ def create_app(settings: GatewaySettings) -> web.Application:
     app.router.add_post("/channels/web/messages", _web_messages)
     add_webchat_routes(app)
     return app
+
+
+def _all_or_nothing(app: web.Application) -> None:
+    """Make the start-up steps one step that unwinds itself when a step fails.
+
+    aiohttp closes nothing when a start-up step raises (``run_app`` sets up outside its
+    ``try``): the steps entered before it would leak their connections and tasks, and the
+    live hub's task could then hang the loop's shutdown. An ``AsyncExitStack`` closes the
+    entered steps, in reverse, before the error stops the gateway."""
+    steps = list(app.cleanup_ctx)
+    app.cleanup_ctx.clear()
+
+    async def lifetime(app: web.Application) -> AsyncIterator[None]:
+        async with contextlib.AsyncExitStack() as stack:
+            for step in steps:
+                entered = step(app)
+                if not isinstance(entered, contextlib.AbstractAsyncContextManager):
+                    entered = contextlib.asynccontextmanager(lambda g=entered: g)()
+                await stack.enter_async_context(entered)
+            yield
+
+    app.cleanup_ctx.append(lifetime)
 
 
 async def _redis_and_channels(app: web.Application) -> AsyncIterator[None]:

@@ -1,12 +1,42 @@
-"""The Slack channel's routes in the gateway, and its sender for the dispatcher."""
+"""The Slack channel's routes in the gateway, and its sender for the dispatcher.
+
+- ``POST /channels/slack/events``: the Events API Request URL (``url_verification``
+  included);
+- ``POST /channels/slack/interactions``: the Interactivity Request URL (button clicks).
+
+Both verify the signature (401), hand the request to the adapter, whose listeners enqueue
+through the ingress before bolt answers, and answer Slack with bolt's response: fast, and
+only once the message is in Redis (Redis down → 503: Slack redelivers later). Redeliveries
+(``X-Slack-Retry-Num``) carry the same ``event_id`` and are dropped by the ingress; they
+are counted by reason in ``parley_slack_redeliveries`` (many of them mean slow acks).
+"""
 
 from __future__ import annotations
 
+import functools
+import logging
+from collections.abc import AsyncIterator
+
 from aiohttp import web
+from prometheus_client import Counter
+from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from slack_bolt.request.async_request import AsyncBoltRequest
 
-from gateway.app_keys import SETTINGS
+from channels.errors import BadRequest, TransientSendError
+from channels.slack import SlackAdapter
+from channels.slack_parse import CHANNEL, pacing_key
+from gateway.app_keys import HTTP, INGRESS, METRICS, PACERS, SENDERS, SETTINGS
+from gateway.send_pacing import SendPacer
+from gateway.slack_settings import SlackSettings
 
-__all__ = ["add_slack_channel"]
+__all__ = ["SLACK", "add_slack_channel"]
+
+SLACK = web.AppKey("slack_adapter", SlackAdapter)
+_REDELIVERIES = web.AppKey("slack_redeliveries", Counter)
+# Slack's documented X-Slack-Retry-Reason values; anything else is counted as "other".
+_REASONS = frozenset({"http_timeout", "too_many_redirects", "connection_failed",
+                      "ssl_error", "http_error", "unknown_error"})
+_log = logging.getLogger("parley.gateway.slack")
 
 
 def add_slack_channel(app: web.Application) -> None:
@@ -14,3 +44,48 @@ def add_slack_channel(app: web.Application) -> None:
     settings = app[SETTINGS].slack
     if settings is None:
         return
+    app.router.add_post("/channels/slack/events", _slack_request)
+    app.router.add_post("/channels/slack/interactions", _slack_request)
+    app[_REDELIVERIES] = Counter(
+        "parley_slack_redeliveries", "Slack requests that were redeliveries, by Slack's reason",
+        ["reason"], registry=app[METRICS].registry)
+    app.cleanup_ctx.append(functools.partial(_slack_channel, settings=settings))
+
+
+async def _slack_channel(app: web.Application, *, settings: SlackSettings
+                         ) -> AsyncIterator[None]:
+    adapter = SlackAdapter(signing_secret=settings.signing_secret,
+                           bot_tokens=settings.bot_tokens, bot_token=settings.bot_token,
+                           listen_channels=settings.listen_channels, api_url=settings.api_url,
+                           session=app[HTTP], accept=app[INGRESS].accept)
+    app[SLACK] = adapter
+    app[SENDERS][CHANNEL] = adapter
+    app[PACERS][CHANNEL] = SendPacer(per_chat=1.0, chat_of=pacing_key)
+    yield
+    # Nothing to close: the HTTP session belongs to the app, and bolt runs its listeners
+    # inline (no background tasks).
+
+
+async def _slack_request(request: web.Request) -> web.StreamResponse:
+    body = await request.read()
+    adapter = request.app[SLACK]
+    adapter.verify(request.headers, body)
+    retry = request.headers.get("X-Slack-Retry-Num")
+    if retry is not None:
+        reason = request.headers.get("X-Slack-Retry-Reason", "")
+        request.app[_REDELIVERIES].labels(reason if reason in _REASONS else "other").inc()
+    bolt_request = await _bolt_request(request)
+    try:
+        response = await adapter.dispatch(bolt_request)
+    except TransientSendError as exc:  # auth.test failed: Slack is to redeliver later
+        _log.error("Slack request not handled, the Slack API is unavailable: %s", exc)
+        return web.json_response({"error": "temporarily unavailable, retry later"},
+                                 status=503, headers={"Retry-After": "5"})
+    return await to_aiohttp_response(response)
+
+
+async def _bolt_request(request: web.Request) -> AsyncBoltRequest:
+    try:
+        return await to_bolt_request(request)
+    except (ValueError, TypeError, AttributeError, KeyError) as exc:  # JSON, form, shape
+        raise BadRequest("the body is not a Slack payload") from exc

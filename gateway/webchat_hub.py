@@ -100,6 +100,11 @@ class LiveHub:
                         listener.put(message["data"])
             except (RedisError, OSError) as exc:
                 self._ready.clear()
+                task = asyncio.current_task()
+                if task is not None and task.cancelling():
+                    # Being stopped: a cancellation that surfaced as a connection error
+                    # must not keep the loop alive (it would hang the loop's shutdown).
+                    raise asyncio.CancelledError from exc
                 _log.error("live fan-out lost its Redis connection (%s); reconnecting", exc)
                 await asyncio.sleep(1)
 

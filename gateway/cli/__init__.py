@@ -17,6 +17,7 @@ from gateway.cli import (
     gateway_command,
     nlu_commands,
     run_command,
+    telegram_command,
     worker_command,
 )
 from gateway.settings import GatewaySettingsError
@@ -35,6 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     worker_command.register(commands)
     gateway_command.register(commands)
     run_command.register(commands)
+    telegram_command.register(commands)
     return parser
 
 

@@ -10,8 +10,8 @@ __all__ = ["register"]
 
 
 def register(commands: Any) -> None:
-    gateway = commands.add_parser("gateway", help="serve the gateway (needs PARLEY_REDIS_URL "
-                                  "and PARLEY_WEB_SECRET or PARLEY_WEB_TOKEN)")
+    gateway = commands.add_parser("gateway", help="serve the gateway (needs PARLEY_REDIS_URL; "
+                                  "each channel is on when its variables are set)")
     gateway.set_defaults(handler=_gateway)
 
 

@@ -13,6 +13,7 @@ from typing import Any
 from aiohttp import web
 
 from channels.web import verify_signature
+from tests.fakes.threaded_server import wait_for_count
 
 
 class CallbackSink:
@@ -59,10 +60,7 @@ class CallbackSink:
         return web.json_response({"ok": True})
 
     def wait_for(self, count: int, timeout: float) -> list[dict[str, Any]]:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and len(self.replies) < count:
-            time.sleep(0.05)
-        time.sleep(0.5)  # anything doubled would arrive now
+        wait_for_count(lambda: self.replies, count, timeout)
         with self._lock:
             return list(self.replies)
 

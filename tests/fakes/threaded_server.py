@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Coroutine
+import time
+from collections.abc import Callable, Coroutine, Sized
 from typing import Any, TypeVar
 
 from aiohttp import web
@@ -44,3 +45,12 @@ class ThreadedServer:
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(10)
         self._loop.close()
+
+
+def wait_for_count(read: Callable[[], Sized], count: int, timeout: float) -> None:
+    """Return once ``read()`` holds ``count`` items (or at ``timeout``), and half a second
+    more: anything sent twice would arrive by then, for the caller to see."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and len(read()) < count:
+        time.sleep(0.05)
+    time.sleep(0.5)
