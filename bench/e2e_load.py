@@ -100,6 +100,12 @@ def _start_stack(args: argparse.Namespace, sink: Sink, model: Path,
     deadline = time.monotonic() + 90
     while not client.exists("parley:workers:heartbeat") and time.monotonic() < deadline:
         time.sleep(0.2)
+    while time.monotonic() < deadline:  # and the gateway listens
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            break
+        except OSError:
+            time.sleep(0.1)
     return [worker, gateway], f"http://127.0.0.1:{port}"
 
 
