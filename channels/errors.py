@@ -3,6 +3,7 @@
     ChannelError
     ├── BadRequest          the platform's request is malformed (→ 400, nothing enqueued)
     ├── Unauthorized        missing or wrong signature/token, or stale timestamp (→ 401)
+    ├── Unavailable         a platform API the request needs is down (→ 503: it redelivers)
     └── SendError           a reply could not be delivered
         ├── TransientSendError   worth retrying (timeouts, 429, 5xx); ``retry_after`` if told
         └── PermanentSendError   retrying cannot help (4xx other than 429, no callback URL)
@@ -11,7 +12,7 @@
 from __future__ import annotations
 
 __all__ = ["BadRequest", "ChannelError", "PermanentSendError", "SendError",
-           "TransientSendError", "Unauthorized"]
+           "TransientSendError", "Unauthorized", "Unavailable"]
 
 
 class ChannelError(Exception):
@@ -23,6 +24,10 @@ class BadRequest(ChannelError):
 
 
 class Unauthorized(ChannelError):
+    pass
+
+
+class Unavailable(ChannelError):
     pass
 
 

@@ -41,6 +41,7 @@ from channels.errors import (
     SendError,
     TransientSendError,
     Unauthorized,
+    Unavailable,
 )
 from channels.models import InboundMessage, OutboundMessage
 from channels.slack_parse import CHANNEL, EventContext, address, parse_block_action, parse_event
@@ -208,11 +209,11 @@ class SlackAdapter:
             except SlackApiError as exc:
                 failure = _send_error("auth.test", exc)
                 if isinstance(failure, TransientSendError):
-                    raise failure from exc
+                    raise Unavailable(f"Slack auth.test: {failure}") from exc
                 _log.error("Slack workspace %s: its bot token was refused (%s)", team_id, failure)
                 return None
             except (aiohttp.ClientError, TimeoutError) as exc:
-                raise TransientSendError(f"Slack auth.test failed: {type(exc).__name__}") from exc
+                raise Unavailable(f"Slack auth.test failed: {type(exc).__name__}") from exc
             bot = AuthorizeResult.from_auth_test_response(bot_token=client.token,
                                                           auth_test_response=answer)
             self._bots[key] = bot

@@ -20,7 +20,7 @@ import aiohttp
 import redis.asyncio as aioredis
 from aiohttp import web
 
-from channels.errors import BadRequest, Unauthorized
+from channels.errors import BadRequest, Unauthorized, Unavailable
 from channels.web import WebAdapter
 from channels.web_session import SessionSigner
 from channels.webchat import CHANNEL
@@ -172,6 +172,10 @@ async def _json_errors(request: web.Request, handler: Handler) -> web.StreamResp
         return web.json_response({"error": str(exc)}, status=401)
     except BadRequest as exc:
         return web.json_response({"error": str(exc)}, status=400)
+    except Unavailable as exc:
+        _log.error("%s not handled, a platform API is unavailable: %s", request.path, exc)
+        return web.json_response({"error": "temporarily unavailable, retry later"},
+                                 status=503, headers={"Retry-After": "5"})
     except (aioredis.RedisError, OSError) as exc:
         # Not the client's fault, and not acknowledged: the platform will retry.
         _log.error("Redis unavailable while handling %s: %s", request.path, exc)

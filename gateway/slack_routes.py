@@ -14,7 +14,6 @@ are counted by reason in ``parley_slack_redeliveries`` (many of them mean slow a
 from __future__ import annotations
 
 import functools
-import logging
 from collections.abc import AsyncIterator
 
 from aiohttp import web
@@ -22,7 +21,7 @@ from prometheus_client import Counter
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.request.async_request import AsyncBoltRequest
 
-from channels.errors import BadRequest, TransientSendError
+from channels.errors import BadRequest
 from channels.slack import SlackAdapter
 from channels.slack_parse import CHANNEL, pacing_key
 from gateway.app_keys import HTTP, INGRESS, METRICS, PACERS, SENDERS, SETTINGS
@@ -36,7 +35,6 @@ _REDELIVERIES = web.AppKey("slack_redeliveries", Counter)
 # Slack's documented X-Slack-Retry-Reason values; anything else is counted as "other".
 _REASONS = frozenset({"http_timeout", "too_many_redirects", "connection_failed",
                       "ssl_error", "http_error", "unknown_error"})
-_log = logging.getLogger("parley.gateway.slack")
 
 
 def add_slack_channel(app: web.Application) -> None:
@@ -74,13 +72,8 @@ async def _slack_request(request: web.Request) -> web.StreamResponse:
     if retry is not None:
         reason = request.headers.get("X-Slack-Retry-Reason", "")
         request.app[_REDELIVERIES].labels(reason if reason in _REASONS else "other").inc()
-    bolt_request = await _bolt_request(request)
-    try:
-        response = await adapter.dispatch(bolt_request)
-    except TransientSendError as exc:  # auth.test failed: Slack is to redeliver later
-        _log.error("Slack request not handled, the Slack API is unavailable: %s", exc)
-        return web.json_response({"error": "temporarily unavailable, retry later"},
-                                 status=503, headers={"Retry-After": "5"})
+    # auth.test unreachable → Unavailable → 503 (the app's middleware): Slack redelivers.
+    response = await adapter.dispatch(await _bolt_request(request))
     return await to_aiohttp_response(response)
 
 

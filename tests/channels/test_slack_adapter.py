@@ -14,7 +14,7 @@ import aiohttp
 import pytest
 from slack_bolt.request.async_request import AsyncBoltRequest
 
-from channels.errors import PermanentSendError, TransientSendError
+from channels.errors import PermanentSendError, TransientSendError, Unavailable
 from channels.models import Button, InboundMessage, OutboundMessage
 from channels.slack import SlackAdapter, sign
 from tests.conftest import FIXTURES
@@ -186,7 +186,7 @@ def test_slack_unavailable_for_the_bot_lookup_is_transient(api: FakeSlackApi) ->
     api.fail_next(503, method="auth.test")
 
     async def scenario(adapter: SlackAdapter, accepted: list[InboundMessage]) -> Any:
-        with pytest.raises(TransientSendError):
+        with pytest.raises(Unavailable):
             await adapter.dispatch(event("message_im"))
         response = await adapter.dispatch(event("message_im"))  # Slack's redelivery
         return response.status, len(accepted)

@@ -142,6 +142,20 @@ def test_a_redelivered_event_is_answered_once(
     assert 'parley_inbound_messages_total{channel="slack",outcome="duplicate"} 3.0' in metrics
 
 
+def test_slack_down_for_the_bot_lookup_gets_503_and_the_redelivery_is_answered(
+        gateway: GatewayProcess, worker: WorkerProcess, slack_api: FakeSlackApi,
+        clean_redis: redis.Redis) -> None:
+    slack_api.fail_next(503, method="auth.test")
+    body = dm("Ev0AUTHDOWN1", "when do you open")
+    refused = post(gateway, body)
+    assert refused.status_code == 503 and refused.headers["Retry-After"] == "5"
+    assert clean_redis.llen(INBOUND_QUEUE) == 0 and not clean_redis.keys("parley:dedupe:*")
+    again = post(gateway, body, headers={"X-Slack-Retry-Num": "1",
+                                         "X-Slack-Retry-Reason": "http_error"})
+    assert again.status_code == 200
+    assert texts(slack_api.wait_for_posts(1, timeout=30)) == ["We open at 18:00."]
+
+
 @pytest.mark.parametrize("kind", ["forged", "stale", "unsigned", "wrong secret"])
 def test_forged_or_stale_requests_are_refused_and_nothing_is_enqueued(
         gateway: GatewayProcess, clean_redis: redis.Redis, kind: str) -> None:
