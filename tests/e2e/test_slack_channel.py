@@ -114,8 +114,9 @@ def test_a_mention_in_a_thread_is_acked_at_once_and_answered_in_the_thread(
     started = time.monotonic()
     response = post(gateway, body)
     acked = time.monotonic() - started
-    # Answered once the message is in Redis, long before the turn is over.
-    assert response.status_code == 200 and acked < 1.0, acked
+    # Answered once the message is in Redis, long before the turn (≥ 3 s) is over; the
+    # bound leaves a loaded machine a second more than that would need.
+    assert response.status_code == 200 and acked < 2.0, acked
     assert clean_redis.exists(dedupe_key("slack", "Ev0THREAD01"))
     assert slack_api.posts() == []
     [reply] = slack_api.wait_for_posts(1, timeout=30)

@@ -1,9 +1,11 @@
 """Publishing never blocks the gateway's event loop.
 
 Redis is reached through a proxy (its own thread and loop) that holds every answer for
-200 ms. A ticker on the gateway's loop measures how late it wakes up while a burst of
-messages is accepted: a publish that blocked the loop would make it ≥ 200 ms late; with
-the async client the loop keeps running while the answers are held.
+200 ms. A ticker on the gateway's loop adds up how late it wakes while a burst of 40
+messages is accepted: a publish that blocked the loop would make it late by ≥ 200 ms per
+message, ≥ 8 s in all; with the async client the loop keeps running while the answers are
+held. The bound is a quarter of that (2 s): a loaded 2-core machine delays a tick now and
+then (one tick 276 ms late was seen in a full run), never by seconds in sum.
 """
 
 from __future__ import annotations
@@ -22,10 +24,11 @@ from aiohttp.test_utils import TestClient, TestServer
 from channels.web import sign
 from gateway.app import create_app
 from gateway.settings import GatewaySettings
-from tests.processes import clean_redis, redis_client  # noqa: F401
+from tests.processes import REDIS_URL, clean_redis, redis_client  # noqa: F401
 from workers.bus import INBOUND_QUEUE
 
 DELAY = 0.2
+BURST = 40
 
 
 class SlowRedisProxy:
@@ -93,7 +96,9 @@ def proxy(clean_redis: redis.Redis) -> Iterator[SlowRedisProxy]:
 
 def test_a_burst_of_messages_never_blocks_the_loop(proxy: SlowRedisProxy,
                                                    clean_redis: redis.Redis) -> None:
-    settings = GatewaySettings(redis_url=f"redis://127.0.0.1:{proxy.port}/14", web_secret="s")
+    database = REDIS_URL.rsplit("/", 1)[1]  # the suite's own database, behind the proxy
+    settings = GatewaySettings(redis_url=f"redis://127.0.0.1:{proxy.port}/{database}",
+                               web_secret="s")
 
     async def burst() -> tuple[list[int], float]:
         async with TestClient(TestServer(create_app(settings))) as client:
@@ -114,10 +119,10 @@ def test_a_burst_of_messages_never_blocks_the_loop(proxy: SlowRedisProxy,
                 while not done.is_set():
                     before = time.perf_counter()
                     await asyncio.sleep(0.005)
-                    lateness = max(lateness, time.perf_counter() - before - 0.005)
+                    lateness += max(0.0, time.perf_counter() - before - 0.005)
 
             tick = asyncio.create_task(ticker())
-            statuses = list(await asyncio.gather(*(post(n) for n in range(40))))
+            statuses = list(await asyncio.gather(*(post(n) for n in range(BURST))))
             done.set()
             await tick
             return statuses, lateness
@@ -131,6 +136,7 @@ def test_a_burst_of_messages_never_blocks_the_loop(proxy: SlowRedisProxy,
         statuses, lateness = asyncio.run(burst())
     finally:
         gc.unfreeze()
-    assert statuses == [202] * 40
-    assert clean_redis.llen(INBOUND_QUEUE) == 41
-    assert lateness < DELAY / 2, f"the loop was blocked for {lateness * 1000:.0f} ms"
+    assert statuses == [202] * BURST
+    assert clean_redis.llen(INBOUND_QUEUE) == BURST + 1
+    blocking_bound = BURST * DELAY / 4
+    assert lateness < blocking_bound, f"the loop was held up {lateness * 1000:.0f} ms in all"

@@ -30,7 +30,9 @@ def test_one_chat_is_paced_at_its_rate() -> None:
 
 def test_other_chats_do_not_wait_for_a_busy_one() -> None:
     pacer = SendPacer(per_chat=1.0)
-    assert asyncio.run(_time_waits(pacer, [f"c:{n}" for n in range(20)])) < 0.5
+    # One limiter shared by all chats would take 19 s; the bound leaves a loaded machine
+    # almost 4× that margin the other way (20 sends that do not wait take milliseconds).
+    assert asyncio.run(_time_waits(pacer, [f"c:{n}" for n in range(20)])) < 5.0
 
 
 def test_chat_of_groups_conversations_under_one_limit() -> None:

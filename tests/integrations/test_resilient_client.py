@@ -73,7 +73,9 @@ def test_retry_after_is_honoured(backend: FakeBackend) -> None:
         started = time.monotonic()
         client.get_json("/x")
         elapsed = time.monotonic() - started
-    assert 0.3 <= elapsed < 1.0 and backend.hits == 2
+    # At least the 0.3 s asked for (the policy's own backoff is 0); the upper bound only
+    # rules out a far longer wait, with room for a loaded machine.
+    assert 0.3 <= elapsed < 3.0 and backend.hits == 2
 
 
 def test_idempotency_key_is_sent(backend: FakeBackend) -> None:

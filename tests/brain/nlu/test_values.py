@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import time
 from datetime import UTC, datetime
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import dateparser
 import pytest
 
 from brain.nlu.values import ExtractedValue, ValueSettings, extract_values, warm_up
@@ -249,17 +250,21 @@ def test_warm_up_fails_at_load_on_an_unknown_timezone() -> None:
         warm_up("Mars/Olympus_Mons")
 
 
-def test_messages_without_dates_stay_well_within_the_budget() -> None:
-    """No date word, no dateparser: the whole extraction costs microseconds (budget 0.3 ms)."""
-    messages = ["i want a refund for order ORD-55821", "where is my package",
-                "may i speak to a human, I paid $40 for 2 items"]
-    best = min(_seconds_per_call(messages, 200) for _ in range(3))
-    assert best < 0.3e-3, f"{best * 1e6:.0f} µs per message"
+def test_messages_without_dates_never_reach_dateparser(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No date word, no dateparser: what keeps extraction within microseconds (its cost is
+    measured by ``bench/nlu_clinc150.py``, not here: a timed test fails on a loaded machine).
+    A date phrase still does reach it."""
+    calls: list[str] = []
+    parse = dateparser.parse
 
+    def counting(phrase: str, *args: Any, **kwargs: Any) -> Any:
+        calls.append(phrase)
+        return parse(phrase, *args, **kwargs)
 
-def _seconds_per_call(messages: list[str], rounds: int) -> float:
-    start = time.perf_counter()
-    for _ in range(rounds):
-        for text in messages:
-            extract_values(text, reference_time=WEDNESDAY, settings=BERLIN)
-    return (time.perf_counter() - start) / (rounds * len(messages))
+    monkeypatch.setattr(dateparser, "parse", counting)
+    for text in ["i want a refund for order ORD-55821", "where is my package",
+                 "may i speak to a human, I paid $40 for 2 items"]:
+        extract_values(text, reference_time=WEDNESDAY, settings=BERLIN)
+    assert calls == []
+    extract_values("can it come tomorrow", reference_time=WEDNESDAY, settings=BERLIN)
+    assert calls == ["tomorrow"]
