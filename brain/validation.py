@@ -1,100 +1,294 @@
-"""``parley data validate``: defects of a bot folder that loading alone does not reveal.
+"""Checks of a bot folder beyond what loading reveals, each an error or a warning.
 
-Checked: intents used in rules but not in the domain, actions in rules that do not exist,
-responses that nothing uses, slots without mappings, slot mappings on undeclared entities,
-form slots that are not slots, domain intents without NLU examples and NLU intents missing
-from the domain. Load errors (bad YAML, unsupported keys) are reported the same way.
+The split is by consequence. An **error** means the bot would not do what its files say,
+or would fail at run time; ``parley train`` and ``parley run`` stop on one:
+
+    every load error (bad YAML, an unsupported key, a bad config.yml or actions.py)
+    a rule naming an intent, action, form or slot that does not exist (it never fires,
+        or fails when it does)
+    a slot mapping on an entity, intent, form or slot that does not exist (it never
+        applies); a form requiring something that is not a slot, or a slot without
+        mappings (the form asks for it forever)
+    a response placeholder that is neither a slot nor a value Parley or an action passes
+        (the user gets "Sorry, I can't give you that information right now" instead), or
+        a template that cannot be filled at all (``{}``, a lone brace, ``{x:.2f}``)
+    a response condition on a slot that does not exist
+
+A **warning** is something unused or incomplete while every part that exists works as
+written; it is printed and stops nothing:
+
+    a response nothing sends; a domain intent without NLU examples (only a button
+    payload can send it); an NLU intent missing from the domain (the model predicts it,
+    the bot answers it only through ``utter_<intent>``); a slot without mappings that no
+    form requires (only actions can set it); ``not_intent`` naming an unknown intent
+
+Every problem names file and line. Placeholders are read as the renderer reads them
+(``brain.dialogue.responses``): ``{name}`` is filled from the slots (``requested_slot``
+included), the ``value`` and ``reason`` a form passes to ``utter_invalid_<slot>``, and the
+keyword arguments of ``dispatcher.utter("utter_x", name=...)`` calls in ``actions.py``.
 """
 
 from __future__ import annotations
 
+import ast
+import difflib
 import re
-from collections.abc import Callable
+import string
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
 from brain.actions import load_actions
 from brain.dialogue.domain import Domain
-from brain.dialogue.domain_reader import load_domain
-from brain.dialogue.engine import BUILTIN_ACTIONS
+from brain.dialogue.domain_reader import DomainSource, read_domain
+from brain.dialogue.engine import BUILTIN_ACTIONS, CONVERSATION_START_RESPONSE
 from brain.dialogue.rules import Rule, load_rules
+from brain.dialogue.tracker import REQUESTED_SLOT
 from brain.errors import BotDataError, Problem
-from brain.nlu.training_data import TrainingData, load_training_data
+from brain.nlu.config import load_nlu_config
+from brain.nlu.training_data import Example, TrainingData, load_training_data
 
-__all__ = ["validate_bot"]
+__all__ = ["ValidationReport", "format_warning", "validate_bot"]
 
 T = TypeVar("T")
 
 # Responses Parley itself sends when the domain defines them.
 _BUILTIN_RESPONSES = {"utter_default", "utter_did_you_mean", "utter_ask_rephrase",
-                      "utter_handoff", "utter_action_failed", "utter_response_unavailable"}
+                      "utter_handoff", "utter_action_failed", "utter_response_unavailable",
+                      CONVERSATION_START_RESPONSE}
+# What a form passes to utter_invalid_<slot> when it rejects an answer (brain.dialogue.forms).
+_REJECTION_VALUES = {"value", "reason"}
+_CONVERSIONS = (None, "r", "s", "a")
 
 
-def validate_bot(bot_dir: Path) -> list[Problem]:
-    """Every problem found in ``bot_dir``; an empty list means the bot is consistent."""
-    problems: list[Problem] = []
-    domain = _loaded(load_domain, bot_dir, problems)
-    rules = _loaded(load_rules, bot_dir, problems) or []
-    data = _loaded(load_training_data, bot_dir, problems)
-    actions = _loaded(load_actions, bot_dir, problems)
-    if domain is None:
-        return problems
-    shown = str(bot_dir / "domain.yml")
-    problems += _check_rules(domain, rules, set(actions or []))
-    problems += _check_slots(domain, shown)
-    problems += _check_responses(domain, rules, bot_dir, shown)
+@dataclass(frozen=True, slots=True)
+class ValidationReport:
+    """The problems of a bot folder; ``errors`` stop training and running, ``warnings`` not."""
+
+    errors: tuple[Problem, ...] = ()
+    warnings: tuple[Problem, ...] = ()
+
+
+def format_warning(problem: Problem) -> str:
+    """``file:line: warning: message``, the form compilers use (editors jump to it)."""
+    return str(Problem(problem.path, problem.line, f"warning: {problem.message}"))
+
+
+class _Findings:
+    def __init__(self) -> None:
+        self.errors: list[Problem] = []
+        self.warnings: list[Problem] = []
+
+    def error(self, path: str, line: int | None, message: str) -> None:
+        self.errors.append(Problem(path, line, message))
+
+    def warn(self, path: str, line: int | None, message: str) -> None:
+        self.warnings.append(Problem(path, line, message))
+
+    def report(self) -> ValidationReport:
+        return ValidationReport(tuple(self.errors), tuple(self.warnings))
+
+
+def validate_bot(bot_dir: Path, *, require_domain: bool = True) -> ValidationReport:
+    """Every problem found in ``bot_dir``. ``require_domain=False`` accepts a folder of NLU
+    data only (no ``domain.yml``), as training the NLU does, and checks just that data."""
+    found = _Findings()
+    if not require_domain and not (bot_dir / "domain.yml").exists():
+        _loaded(load_training_data, bot_dir, found)
+        _loaded(load_nlu_config, bot_dir, found)
+        return found.report()
+    loaded = _loaded(read_domain, bot_dir, found)
+    rules = _loaded(load_rules, bot_dir, found) or []
+    data = _loaded(load_training_data, bot_dir, found)
+    _loaded(load_nlu_config, bot_dir, found)
+    actions = _loaded(load_actions, bot_dir, found)
+    if loaded is None:
+        return found.report()
+    domain, source = loaded
+    _check_rules(domain, rules, set(actions or []), found)
+    _check_slots(domain, source, found)
+    _check_forms(domain, source, found)
+    _check_templates(domain, source, _values_from_actions(bot_dir, domain.responses), found)
+    _check_unused_responses(domain, source, rules, bot_dir, found)
     if data is not None:
-        problems += _check_intents(domain, data, shown)
-    return problems
+        _check_intents(domain, source, data, found)
+    return found.report()
 
 
-def _loaded(loader: Callable[[Path], T], bot_dir: Path, problems: list[Problem]) -> T | None:
-    """What ``loader`` reads, or None with its problems recorded."""
+def _loaded(loader: Callable[[Path], T], bot_dir: Path, found: _Findings) -> T | None:
+    """What ``loader`` reads, or None with its problems recorded (as errors)."""
     try:
         return loader(bot_dir)
     except BotDataError as exc:
-        problems.extend(exc.problems)
+        found.errors.extend(exc.problems)
         return None
 
 
-def _check_rules(domain: Domain, rules: list[Rule], custom: set[str]) -> list[Problem]:
+def _check_rules(domain: Domain, rules: list[Rule], custom: set[str], found: _Findings) -> None:
     known_actions = (set(domain.responses) | set(domain.forms) | set(BUILTIN_ACTIONS)
                      | custom | _BUILTIN_RESPONSES)
-    problems = []
+    slots = {*domain.slots, REQUESTED_SLOT}
     for rule in rules:
         for step in (*rule.condition, *rule.steps):
             if step.kind == "intent" and step.value not in domain.intents:
-                problems.append(Problem(rule.path, step.line, f"rule '{rule.name}' uses intent "
-                                        f"'{step.value}', which is not in the domain"))
+                found.error(rule.path, step.line, f"rule '{rule.name}' uses intent "
+                            f"'{step.value}', which is not in the domain")
             elif step.kind == "action" and step.value not in known_actions:
-                problems.append(Problem(rule.path, step.line, f"rule '{rule.name}' runs "
-                                        f"'{step.value}': no such response, form or action"))
+                found.error(rule.path, step.line, f"rule '{rule.name}' runs '{step.value}': "
+                            "no such response, form or action")
             elif step.kind == "active_loop" and step.value not in (None, *domain.forms):
-                problems.append(Problem(rule.path, step.line, f"rule '{rule.name}': "
-                                        f"'{step.value}' is not a form"))
-    return problems
+                found.error(rule.path, step.line, f"rule '{rule.name}': '{step.value}' is not "
+                            "a form")
+            elif step.kind == "slot_was_set":
+                for name in sorted({slot for slot, _ in step.value} - slots):
+                    found.error(rule.path, step.line, f"rule '{rule.name}' checks slot "
+                                f"'{name}', which is not in the domain")
 
 
-def _check_slots(domain: Domain, shown: str) -> list[Problem]:
-    problems = []
-    for slot in domain.slots.values():
-        if not slot.mappings:
-            problems.append(Problem(shown, None, f"slot '{slot.name}' has no mappings (use "
-                                    "'- type: custom' for slots set by actions)"))
-        for mapping in slot.mappings:
+def _check_slots(domain: Domain, source: DomainSource, found: _Findings) -> None:
+    shown = source.path
+    for name, slot in domain.slots.items():
+        forms = [f.name for f in domain.forms.values() if name in f.required_slots]
+        if not slot.mappings and forms:
+            found.error(shown, source.line("slots", name), f"slot '{name}' has no mappings, "
+                        f"so form '{forms[0]}' can never fill it")
+        elif not slot.mappings:
+            found.warn(shown, source.line("slots", name), f"slot '{name}' has no mappings "
+                       "(use '- type: custom' for slots set by actions)")
+        for index, mapping in enumerate(slot.mappings):
+            line = source.line("slots", name, "mappings", index)
             if mapping.type == "from_entity" and mapping.entity not in domain.entities:
-                problems.append(Problem(shown, None, f"slot '{slot.name}' maps entity "
-                                        f"'{mapping.entity}', which is not in 'entities'"))
+                found.error(shown, line, f"slot '{name}' maps entity '{mapping.entity}', "
+                            "which is not in 'entities'")
+            for intent in mapping.intent:
+                if intent not in domain.intents:
+                    found.error(shown, line, f"slot '{name}': a mapping on intent '{intent}', "
+                                "which is not in the domain (it never applies)")
+            for intent in mapping.not_intent:
+                if intent not in domain.intents:
+                    found.warn(shown, line, f"slot '{name}': not_intent '{intent}' is not in "
+                               "the domain")
+            for condition in mapping.conditions:
+                if condition.active_loop not in (None, *domain.forms):
+                    found.error(shown, line, f"slot '{name}': a mapping condition on "
+                                f"'{condition.active_loop}', which is not a form")
+                if condition.requested_slot not in (None, *domain.slots):
+                    found.error(shown, line, f"slot '{name}': a mapping condition on "
+                                f"requested_slot '{condition.requested_slot}', which is not "
+                                "a slot")
+
+
+def _check_forms(domain: Domain, source: DomainSource, found: _Findings) -> None:
     for form in domain.forms.values():
-        for name in form.required_slots:
+        for index, name in enumerate(form.required_slots):
             if name not in domain.slots:
-                problems.append(Problem(shown, None, f"form '{form.name}' requires "
-                                        f"'{name}', which is not a slot"))
+                found.error(source.path, source.line("forms", form.name, "required_slots", index),
+                            f"form '{form.name}' requires '{name}', which is not a slot")
+
+
+def _check_templates(domain: Domain, source: DomainSource,
+                     passed: dict[str, set[str] | None], found: _Findings) -> None:
+    """Placeholders and conditions of every variation; ``passed`` is what actions give each
+    response (``None``: anything, an action passes ``**values``)."""
+    slots = {*domain.slots, REQUESTED_SLOT}
+    for name, variations in domain.responses.items():
+        values = passed.get(name, set())
+        known = None if values is None else slots | values | (
+            _REJECTION_VALUES if name.startswith("utter_invalid_") else set())
+        for index, variation in enumerate(variations):
+            texts: list[tuple[str, tuple[str | int, ...]]] = [(variation.text, ("text",))]
+            texts += [(button["title"], ("buttons", i, "title"))
+                      for i, button in enumerate(variation.buttons)]
+            for text, where in texts:
+                for problem in _template_problems(text, known):
+                    found.error(source.path, source.line("responses", name, index, *where),
+                                f"response '{name}': {problem}")
+            for slot, _ in variation.condition:
+                if slot not in slots:
+                    found.error(source.path, source.line("responses", name, index, "condition"),
+                                f"response '{name}': a condition on '{slot}', which is not a "
+                                "slot")
+
+
+def _template_problems(text: str, known: set[str] | None) -> list[str]:
+    """Why ``text`` cannot be filled as the renderer fills it; ``known`` are the names it
+    may use (``None``: any name)."""
+    try:
+        fields = [(name, spec, conversion) for _, name, spec, conversion
+                  in string.Formatter().parse(text) if name is not None]
+    except ValueError as exc:
+        return [f"{text!r} cannot be filled: {exc} (write {{{{ or }}}} for a literal brace)"]
+    problems = []
+    for name, spec, conversion in fields:
+        written = "{" + name + (f"!{conversion}" if conversion else "") + (
+            f":{spec}" if spec else "") + "}"
+        if name == "" or name.isdigit():
+            problems.append(f"placeholder '{written}' has no name; placeholders are filled by "
+                            "name, as in '{slot_name}'")
+        elif known is not None and name not in known:
+            close = difflib.get_close_matches(name, sorted(known), n=1)
+            hint = f" (did you mean '{{{close[0]}}}'?)" if close else ""
+            problems.append(f"placeholder '{{{name}}}' is not a slot of the domain, nor a "
+                            f"value Parley or an action passes{hint}; the user would get "
+                            "\"Sorry, I can't give you that information\" instead")
+        elif conversion not in _CONVERSIONS or not _formats_text(spec or ""):
+            problems.append(f"placeholder '{written}' fails at run time: values are filled "
+                            "in as text, so only text formats and !r, !s, !a work")
     return problems
 
 
-def _check_responses(domain: Domain, rules: list[Rule], bot_dir: Path,
-                     shown: str) -> list[Problem]:
+def _formats_text(spec: str) -> bool:
+    try:
+        format("", spec)
+    except ValueError:
+        return False
+    return True
+
+
+def _values_from_actions(bot_dir: Path, responses: Iterable[str]) -> dict[str, set[str] | None]:
+    """The placeholder values ``actions.py`` passes each response, read from its syntax tree:
+    ``dispatcher.utter("utter_x", carrier=...)``. A name built at run time
+    (``f"utter_order_{status}"``) counts for every response it can build, a name in a
+    variable for every response; ``**values`` lets a response use any name."""
+    names = list(responses)
+    passed: dict[str, set[str] | None] = {name: set() for name in names}
+    path = bot_dir / "actions.py"
+    try:
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, SyntaxError, ValueError):
+        return passed  # no actions.py, or load_actions has reported why it is unreadable
+    for call in ast.walk(tree):
+        if not isinstance(call, ast.Call) or not _is_utter(call.func):
+            continue
+        keywords = [k for k in call.keywords if k.arg != "response"]
+        for name in _utter_targets(call, names):
+            known = passed[name]
+            if known is not None:
+                passed[name] = None if any(k.arg is None for k in keywords) else (
+                    known | {k.arg for k in keywords if k.arg is not None})
+    return passed
+
+
+def _is_utter(func: ast.expr) -> bool:
+    return (isinstance(func, ast.Attribute) and func.attr == "utter") or (
+        isinstance(func, ast.Name) and func.id == "utter")
+
+
+def _utter_targets(call: ast.Call, names: list[str]) -> list[str]:
+    first = call.args[0] if call.args else next(
+        (k.value for k in call.keywords if k.arg == "response"), None)
+    if isinstance(first, ast.Constant):
+        return [first.value] if first.value in names else []
+    if isinstance(first, ast.JoinedStr):
+        head = first.values[0] if first.values else None
+        prefix = head.value if isinstance(head, ast.Constant) else ""
+        return [name for name in names if name.startswith(str(prefix))]
+    return names
+
+
+def _check_unused_responses(domain: Domain, source: DomainSource, rules: list[Rule],
+                            bot_dir: Path, found: _Findings) -> None:
     used = set(_BUILTIN_RESPONSES)
     used |= {s.value for r in rules for s in r.steps if s.kind == "action"}
     used |= {f"utter_{intent}" for intent in domain.intents}
@@ -103,18 +297,26 @@ def _check_responses(domain: Domain, rules: list[Rule], bot_dir: Path,
             used |= {f"utter_ask_{slot}", f"utter_ask_{form.name}_{slot}", f"utter_invalid_{slot}"}
     actions = bot_dir / "actions.py"
     if actions.is_file():
-        source = actions.read_text(encoding="utf-8")
-        used |= set(re.findall(r"utter_\w+", source))
-        prefixes = re.findall(r"(utter_\w*)\{", source)  # f"utter_order_{status}"
+        text = actions.read_text(encoding="utf-8", errors="replace")
+        used |= set(re.findall(r"utter_\w+", text))
+        prefixes = re.findall(r"(utter_\w*)\{", text)  # f"utter_order_{status}"
         used |= {n for n in domain.responses if any(n.startswith(p) for p in prefixes)}
-    return [Problem(shown, None, f"response '{name}' is never used")
-            for name in sorted(domain.responses) if name not in used]
+    for name in sorted(domain.responses):
+        if name not in used:
+            found.warn(source.path, source.line("responses", name),
+                       f"response '{name}' is never used")
 
 
-def _check_intents(domain: Domain, data: TrainingData, shown: str) -> list[Problem]:
-    trained = set(data.intents)
-    problems = [Problem(shown, None, f"intent '{name}' has no NLU examples")
-                for name in domain.intents if name not in trained]
-    problems += [Problem(shown, None, f"intent '{name}' has NLU examples but is not in the "
-                         "domain") for name in sorted(trained - set(domain.intents))]
-    return problems
+def _check_intents(domain: Domain, source: DomainSource, data: TrainingData,
+                   found: _Findings) -> None:
+    first_example: dict[str, Example] = {}
+    for example in data.examples:
+        first_example.setdefault(example.intent, example)
+    for index, name in enumerate(domain.intents):
+        if name not in first_example:
+            found.warn(source.path, source.line("intents", index),
+                       f"intent '{name}' has no NLU examples")
+    for name in sorted(set(first_example) - set(domain.intents)):
+        example = first_example[name]
+        found.warn(example.path, example.line, f"intent '{name}' has NLU examples but is not "
+                   "in the domain")

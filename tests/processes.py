@@ -4,6 +4,7 @@ model, a real ``celery worker`` process (prefork) and the real gateway process."
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -143,3 +144,28 @@ def worker(bot_model: Path, clean_redis: redis.Redis, tmp_path: Path) -> Iterato
     process = WorkerProcess(bot_model, tmp_path / "worker.log")
     yield process
     process.stop()
+
+
+def run_parley(*args: str, env: dict[str, str] | None = None,
+               timeout: float = 240) -> subprocess.CompletedProcess[str]:
+    """``parley ARGS`` in a session of its own (no ``PARLEY_*`` of ours leaks in), killed
+    whole on a timeout: a ``run`` that fails to stop would otherwise leave its bus and
+    worker behind."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("PARLEY_")}
+    process = subprocess.Popen([sys.executable, "-m", "gateway.cli", *args], cwd=REPO,
+                               env={**clean, **(env or {})}, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        stdout, stderr = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.communicate()
+        raise
+    return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
+
+
+def copy_bot(bot: Path, tmp_path: Path) -> Path:
+    """A copy of a bot folder without its models and reports (so a command trains)."""
+    copy = tmp_path / bot.name
+    shutil.copytree(bot, copy, ignore=shutil.ignore_patterns("models", "reports", "__pycache__"))
+    return copy

@@ -1,8 +1,14 @@
 """Reads ``domain.yml`` into a ``Domain``; every unsupported key or bad value is a
-``Problem`` with file and line, all reported together, never silently ignored."""
+``Problem`` with file and line, all reported together, never silently ignored.
+
+``Domain`` holds no line numbers (the engine does not need them); ``read_domain`` also
+returns a ``DomainSource`` that finds the line of any part of the file, for checks that run
+after loading (``brain.validation``) to name file and line too.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +26,7 @@ from brain.dialogue.domain import (
 from brain.errors import BotDataError, Problem
 from brain.yaml_source import YamlMap, YamlSeq, load_yaml_file
 
-__all__ = ["load_domain"]
+__all__ = ["DomainSource", "load_domain", "read_domain"]
 
 _TOP = {"version", "intents", "entities", "slots", "responses", "forms", "actions",
         "session_config"}
@@ -45,8 +51,39 @@ class _Issues:
                          f"(supported: {', '.join(sorted(allowed))})")
 
 
+@dataclass(frozen=True, slots=True)
+class DomainSource:
+    """Where the parts of a loaded ``domain.yml`` are written.
+
+    ``line("slots", "colour", "mappings", 0)`` is the line of slot colour's first mapping;
+    keys are mapping keys and list indexes. A path that leads past what the file holds
+    gives the line of the deepest part that exists (at worst the document's first line),
+    so a problem always has a line to point at.
+    """
+
+    path: str
+    doc: YamlMap
+
+    def line(self, *keys: str | int) -> int:
+        node: Any = self.doc
+        line = self.doc.line
+        for key in keys:
+            if isinstance(node, YamlMap) and isinstance(key, str) and key in node:
+                line, node = node.line_of(key), node[key]
+            elif isinstance(node, YamlSeq) and isinstance(key, int) and 0 <= key < len(node):
+                line, node = node.item_lines[key], node[key]
+            else:
+                break
+        return line
+
+
 def load_domain(bot_dir: Path) -> Domain:
     """Read ``BOTDIR/domain.yml``; raise ``BotDataError`` listing every problem."""
+    return read_domain(bot_dir)[0]
+
+
+def read_domain(bot_dir: Path) -> tuple[Domain, DomainSource]:
+    """``load_domain``, and where each part of the domain is written."""
     path = bot_dir / "domain.yml"
     shown = str(path)
     if not path.is_file():
@@ -67,7 +104,7 @@ def load_domain(bot_dir: Path) -> Domain:
     )
     if issues.problems:
         raise BotDataError(issues.problems)
-    return domain
+    return domain, DomainSource(shown, doc)
 
 
 def _names(doc: YamlMap, key: str, issues: _Issues) -> list[str]:

@@ -1,7 +1,8 @@
 """The ``parley`` command: one sub-command per job, each in its own module.
 
-Errors a user can cause (bad bot data, a missing or incompatible model) print one clear
-message to stderr and exit with status 2; they never show a traceback.
+Errors a user can cause (bad bot data, a missing or incompatible model, a port in use)
+print one clear message to stderr and exit with status 2; they never show a traceback.
+Bad bot data prints one ``file:line: problem`` line per problem, then a summary line.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from brain.errors import BrainError
+from brain.errors import BotDataError, BrainError
 from gateway.cli import (
     dialogue_commands,
     gateway_command,
@@ -20,6 +21,7 @@ from gateway.cli import (
     telegram_command,
     worker_command,
 )
+from gateway.cli.listening import ListenError
 from gateway.settings import GatewaySettingsError
 from integrations.errors import IntegrationError
 from workers.settings import WorkerSettingsError
@@ -47,7 +49,15 @@ def main(argv: Sequence[str] | None = None) -> int:
                         format="%(levelname)s %(name)s: %(message)s")
     try:
         status: int = args.handler(args)
-    except (BrainError, IntegrationError, WorkerSettingsError, GatewaySettingsError) as exc:
+    except BotDataError as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        count = len(exc.problems)
+        print(f"parley: error: the bot's files have {count} error{'s' if count != 1 else ''} "
+              "(listed above)", file=sys.stderr)
+        return 2
+    except (BrainError, IntegrationError, WorkerSettingsError, GatewaySettingsError,
+            ListenError) as exc:
         print(f"parley: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

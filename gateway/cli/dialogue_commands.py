@@ -31,8 +31,11 @@ def register(commands: Any) -> None:
 
     data = commands.add_parser("data", help="check a bot folder")
     data_commands = data.add_subparsers(dest="data_command", required=True, metavar="COMMAND")
-    validate = data_commands.add_parser("validate", help="check a bot folder for defects")
+    validate = data_commands.add_parser("validate", help="check a bot folder for defects "
+                                        "(errors stop train and run, warnings do not)")
     validate.add_argument("bot_dir", type=Path, metavar="BOTDIR")
+    validate.add_argument("--fail-on-warnings", action="store_true",
+                          help="exit 1 on warnings too (for CI)")
     validate.set_defaults(handler=_validate)
 
 
@@ -83,10 +86,19 @@ def _test(args: argparse.Namespace) -> int:
 
 
 def _validate(args: argparse.Namespace) -> int:
-    from brain.validation import validate_bot
+    """Every problem on stdout, errors first (``file:line: problem``, warnings with
+    ``warning:``); exit 1 on an error (or on a warning with ``--fail-on-warnings``)."""
+    from brain.validation import format_warning, validate_bot
 
-    problems = validate_bot(args.bot_dir)
-    for problem in problems:
+    report = validate_bot(args.bot_dir)
+    for problem in report.errors:
         print(problem)
-    print(f"{args.bot_dir}: {len(problems)} problem(s)" if problems else f"{args.bot_dir}: ok")
-    return 1 if problems else 0
+    for problem in report.warnings:
+        print(format_warning(problem))
+    errors, warnings = len(report.errors), len(report.warnings)
+    if not errors and not warnings:
+        print(f"{args.bot_dir}: ok")
+        return 0
+    print(f"{args.bot_dir}: {errors} error(s), {warnings} warning(s)"
+          + ("" if errors else " (warnings do not stop train or run)"))
+    return 1 if errors or (warnings and args.fail_on_warnings) else 0

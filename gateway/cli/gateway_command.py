@@ -16,16 +16,15 @@ def register(commands: Any) -> None:
 
 
 def _gateway(args: argparse.Namespace) -> int:
-    from aiohttp import web
-
     from gateway.app import create_app
+    from gateway.cli.listening import check_free, serve
     from gateway.settings import GatewaySettings
 
     settings = GatewaySettings.from_env()
+    check_free(settings.host, settings.port)  # a taken port: one line, before any start-up
     logging.getLogger("parley").setLevel(logging.INFO)
     # run_app stops accepting on SIGTERM/SIGINT, lets requests in flight finish
     # (shutdown_timeout) and then runs the cleanup contexts: the dispatcher flushes.
-    web.run_app(create_app(settings), host=settings.host, port=settings.port,
-                shutdown_timeout=10, print=lambda line: logging.getLogger(
-                    "parley.gateway").info("%s", line))
+    serve(create_app(settings), host=settings.host, port=settings.port, shutdown_timeout=10,
+          print=lambda line: logging.getLogger("parley.gateway").info("%s", line))
     return 0

@@ -75,7 +75,17 @@ def _stamp() -> str:
 
 
 def _train(args: argparse.Namespace) -> int:
-    out = train_and_save(args.bot_dir, args.out, seed=args.seed, console=Console(stderr=True))
+    """Check the bot as ``parley data validate`` does, then train: an error (a rule on an
+    unknown intent, a placeholder for no slot, …) stops it before the slow part, so no
+    model of a broken bot is written. A folder of NLU data only trains without the rest."""
+    from gateway.cli.bot_checks import check_bot
+
+    console = Console(stderr=True)
+    check_bot(args.bot_dir, require_domain=False)
+    if not (args.bot_dir / "domain.yml").exists():
+        console.print(f"{args.bot_dir} has no domain.yml: checking and training its NLU data "
+                      "only", highlight=False)
+    out = train_and_save(args.bot_dir, args.out, seed=args.seed, console=console)
     print(out)
     return 0
 

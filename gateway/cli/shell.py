@@ -3,7 +3,8 @@
 Piped, every input line gives one JSON object on stdout:
 ``{"user", "intent", "confidence", "bot": [{"text", "buttons"}], "slots", "active_form",
 "handoff"}``. ``/payload X`` presses a button with payload X; ``/restart``, ``/slots`` and
-``/tracker`` are commands in both modes (``/handback`` ends a handoff).
+``/tracker`` are commands in both modes (``/handback`` ends a handoff). Interactive, lines
+can be edited and recalled (``line_editing``); piped, input is taken as it is.
 """
 
 from __future__ import annotations
@@ -11,12 +12,16 @@ from __future__ import annotations
 import itertools
 import json
 from collections.abc import Iterable
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from rich.console import Console
+from rich.markup import escape
 
 from brain.bot import Bot
 from brain.dialogue.events import HandoffEnded
+
+if TYPE_CHECKING:
+    from gateway.cli.line_editing import LineEditor
 
 __all__ = ["run_interactive", "run_piped"]
 
@@ -66,14 +71,25 @@ def run_piped(bot: Bot, lines: Iterable[str], out: TextIO) -> None:
 
 
 def run_interactive(bot: Bot, console: Console) -> None:
-    session = _Session(bot)
-    buttons: list[dict[str, str]] = []
+    """Chat in a terminal, with line editing and history (Up recalls earlier messages)."""
+    from gateway.cli.line_editing import LineEditor
+
     console.print("[bold]Parley shell[/bold] — type a message; /restart, /slots, /tracker, "
-                  "/handback; a number presses a button; Ctrl-D quits.")
+                  "/handback; a number presses a button; Up/Down recall earlier lines; "
+                  "Ctrl-D quits.")
+    with console.capture() as prompt:  # rich decides colour (NO_COLOR, TERM=dumb)
+        console.print("[bold cyan]you>[/bold cyan] ", end="")
+    with LineEditor(prompt.get()) as editor:
+        _chat(_Session(bot), editor, console)
+
+
+def _chat(session: _Session, editor: LineEditor, console: Console) -> None:
+    buttons: list[dict[str, str]] = []
     while True:
         try:
-            line = console.input("[bold cyan]you>[/bold cyan] ").strip()
+            line = editor.read().strip()
         except EOFError:
+            console.print()
             return
         if line.isdigit() and 0 < int(line) <= len(buttons):
             line = f"/payload {buttons[int(line) - 1]['payload']}"
@@ -84,9 +100,10 @@ def run_interactive(bot: Bot, console: Console) -> None:
         reply = session.say(line)
         buttons = []
         for message in reply["bot"]:
-            console.print(f"[bold green]bot>[/bold green] {message['text']}")
+            # escaped: a bot text with brackets is text, not rich markup (or a MarkupError)
+            console.print(f"[bold green]bot>[/bold green] {escape(message['text'])}")
             for button in message["buttons"]:
                 buttons.append(button)
-                console.print(f"      [{len(buttons)}] {button['title']}")
+                console.print(f"      [{len(buttons)}] {escape(button['title'])}")
         if reply["handoff"]:
             console.print("[dim](handed over to a person: the bot stays silent; /handback)[/dim]")

@@ -73,8 +73,8 @@ def test_validate_reports_defects_and_passes_the_example(bot: Path) -> None:
     good = _parley("data", "validate", str(bot))
     assert good.returncode == 0 and good.stdout.strip().endswith(": ok")
     bad = _parley("data", "validate", str(FIXTURES / "bots" / "defective_bot"))
-    assert bad.returncode == 1 and "5 problem(s)" in bad.stdout
-    assert "response 'utter_never_said' is never used" in bad.stdout
+    assert bad.returncode == 1 and "2 error(s), 3 warning(s)" in bad.stdout
+    assert "domain.yml:17: warning: response 'utter_never_said' is never used" in bad.stdout
 
 
 def test_a_bad_orders_url_is_one_clear_line(bot: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -10,7 +10,7 @@ import pytest
 from brain.dialogue.domain_reader import load_domain
 from brain.dialogue.rules import load_rules
 from brain.errors import BotDataError
-from brain.validation import validate_bot
+from brain.validation import ValidationReport, format_warning, validate_bot
 from tests.conftest import FIXTURES
 
 
@@ -87,15 +87,19 @@ def test_rules_with_unsupported_shapes_are_reported(tmp_path: Path) -> None:
 
 
 def test_validate_catches_each_listed_defect() -> None:
-    problems = [str(p) for p in validate_bot(FIXTURES / "bots" / "defective_bot")]
-    joined = "\n".join(problems)
-    assert "rules.yml:9: rule 'thank' uses intent 'thank_you', which is not in the domain" in joined
-    assert "rule 'missing action' runs 'action_does_not_exist'" in joined
-    assert "response 'utter_never_said' is never used" in joined
-    assert "slot 'colour' has no mappings" in joined
-    assert "intent 'ask_price' has no NLU examples" in joined
-    assert len(problems) == 5, problems
+    bot = FIXTURES / "bots" / "defective_bot"
+    report = validate_bot(bot)
+    assert [str(p) for p in report.errors] == [
+        f"{bot}/data/rules.yml:9: rule 'thank' uses intent 'thank_you', which is not in the "
+        "domain",
+        f"{bot}/data/rules.yml:14: rule 'missing action' runs 'action_does_not_exist': no such "
+        "response, form or action"]
+    assert [format_warning(p) for p in report.warnings] == [
+        f"{bot}/domain.yml:10: warning: slot 'colour' has no mappings (use '- type: custom' "
+        "for slots set by actions)",
+        f"{bot}/domain.yml:17: warning: response 'utter_never_said' is never used",
+        f"{bot}/domain.yml:2: warning: intent 'ask_price' has no NLU examples"]
 
 
 def test_validate_passes_a_consistent_bot(dialogue_bot: Path) -> None:
-    assert validate_bot(dialogue_bot) == []
+    assert validate_bot(dialogue_bot) == ValidationReport()
