@@ -2,6 +2,8 @@
 
 ``Bot.respond`` is the whole brain for one message: session expiry, NLU (or a button
 payload ``/intent{"entity": "value"}``, which bypasses it), then the dialogue engine.
+``Bot.start_conversation`` opens a conversation before the person writes (a channel's
+conversation-start event): the session starts and the bot may greet; no NLU runs.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from brain.dialogue.rules import load_rules
 from brain.dialogue.session import start_session_if_due
 from brain.dialogue.tracker import Tracker
 from brain.nlu import NluModel, ParseResult, load_model
+from brain.nlu.config import load_greet_on_start
 
 __all__ = ["Bot", "parse_payload"]
 
@@ -60,11 +63,19 @@ class Bot:
              clients: Mapping[str, Any] | None = None) -> Bot:
         """Load a bot folder; ``model_path`` defaults to the newest model in the folder."""
         engine = DialogueEngine(load_domain(bot_dir), load_rules(bot_dir), load_actions(bot_dir),
-                                clients)
+                                clients, greet_on_start=load_greet_on_start(bot_dir))
         return cls(load_model(model_path or bot_dir), engine)
 
     def new_tracker(self, conversation_id: str) -> Tracker:
         return Tracker(conversation_id, self.engine.domain.initial_slots())
+
+    def start_conversation(self, tracker: Tracker, *, channel: str | None = None,
+                           now: float | None = None) -> TurnResult:
+        """Open the conversation: start its session, then the greeting if the bot has one
+        (``utter_conversation_start``, unless ``greet_on_start: false``)."""
+        now = time.time() if now is None else now
+        start_session_if_due(tracker, self.engine.domain.session, now)
+        return self.engine.start_conversation(tracker, now=now, channel=channel)
 
     def respond(self, tracker: Tracker, text: str, *, channel: str | None = None,
                 message_id: str = "", now: float | None = None) -> TurnResult:

@@ -6,7 +6,7 @@ the platform's raw payload read-only, and never hold clients or callbacks.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 import msgspec
 
@@ -30,7 +30,10 @@ class InboundMessage(msgspec.Struct, frozen=True, kw_only=True):
     """A person's message as a channel received it.
 
     ``message_id`` is the platform's own id (the dedupe key); ``sequence`` is the
-    conversation's ordinal, given by the gateway when it accepts the message.
+    conversation's ordinal, given by the gateway when it accepts the message. ``kind`` is
+    ``"message"`` for what a person sent, ``"conversation_start"`` for the event a channel
+    enqueues when a conversation opens before the person writes (the browser chat does,
+    for a new session): no NLU runs on it, and the bot may greet first.
     """
 
     channel: str
@@ -44,6 +47,7 @@ class InboundMessage(msgspec.Struct, frozen=True, kw_only=True):
     sequence: int = 0
     received_at: float = 0.0
     raw: dict[str, Any] = msgspec.field(default_factory=dict)
+    kind: Literal["message", "conversation_start"] = "message"
 
     @property
     def conversation_id(self) -> str:

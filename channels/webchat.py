@@ -1,15 +1,19 @@
 """The browser chat protocol (``/widget.js`` ↔ gateway): frames in, frames out.
 
-Client frames: ``hello`` (session token, last reply sequence seen) and ``message`` (a
-client message id, then ``text`` or a button's ``payload``). Server frames: ``welcome``,
-``ack``, ``reply`` (with the conversation's reply sequence ``seq``), ``typing`` (published
-by the workers, see ``workers.bus``) and ``error``. The transports (WebSocket, long-poll)
-and the outbox live in the gateway; this module only checks and builds frames, so both
-transports speak the same language.
+Client frames: ``hello`` (session token, last sequence seen) and ``message`` (a client
+message id, then ``text`` or a button's ``payload``). Server frames: ``welcome``, ``ack``,
+``user`` (a message the person sent, from this tab or another), ``reply`` (a bot or agent
+message), ``typing`` (published by the workers, see ``workers.bus``) and ``error``.
+``user`` and ``reply`` frames share one numbering per conversation (``seq``, from 1) and
+both stay in the outbox, so the conversation can be redrawn after a reload, and resumed
+from the last ``seq`` seen. The transports (WebSocket, long-poll) and the outbox live in
+the gateway; this module only checks and builds frames, so both transports speak the
+same language.
 
 A browser's conversation is ``webchat:browser:<session id>``; the dedupe key of its
 messages is scoped to the session (``<session id>:<client id>``), so one browser cannot
-shadow another's message ids.
+shadow another's message ids. The conversation-start event of a new session has the bare
+session id as its message id, which no client message can have.
 """
 
 from __future__ import annotations
@@ -22,13 +26,15 @@ import msgspec
 from channels.errors import BadRequest
 from channels.models import InboundMessage, OutboundMessage
 
-__all__ = ["CHANNEL", "Hello", "MessageFrame", "conversation_of", "decode_hello",
-           "decode_message", "decode_poll", "decode_send", "decode_session", "frame_sequence",
-           "inbound", "reply_frame_parts"]
+__all__ = ["CHANNEL", "Hello", "MessageFrame", "conversation_of",
+           "conversation_start", "decode_hello", "decode_message", "decode_poll",
+           "decode_send", "decode_session", "frame_sequence", "inbound", "reply_frame_parts",
+           "user_frame_parts"]
 
 CHANNEL = "webchat"
 ACCOUNT = "browser"
 MAX_TEXT = 4000
+_SEQ_MARKER = -987654321987654321  # where a frame's ``seq`` goes (an outbox script sets it)
 
 
 class Hello(msgspec.Struct, tag="hello", forbid_unknown_fields=True):
@@ -132,6 +138,36 @@ def inbound(session_id: str, frame: MessageFrame, *, now: float | None = None
                           received_at=time.time() if now is None else now)
 
 
+def conversation_start(session_id: str, *, now: float | None = None) -> InboundMessage:
+    """The event that opens a new session's conversation, so the bot may greet first.
+
+    It goes through the normal ingress when the gateway creates the session: it takes the
+    conversation's first sequence number (the person's messages are answered after it),
+    and its message id, the bare session id, is its dedupe key: it happens once."""
+    return InboundMessage(channel=CHANNEL, account=ACCOUNT, chat=session_id,
+                          user_id=session_id, message_id=session_id,
+                          kind="conversation_start",
+                          received_at=time.time() if now is None else now)
+
+
+class _User(msgspec.Struct):
+    type: Literal["user"]
+    seq: int
+    id: str
+    text: str | None
+    payload: str | None
+    title: str | None
+    at: float
+
+
+def user_frame_parts(frame: MessageFrame, *, at: float) -> tuple[bytes, bytes]:
+    """The ``user`` frame of an accepted message, split where its ``seq`` goes: the
+    ingress script numbers it and appends it to the outbox as it accepts the message."""
+    return _split(msgspec.json.encode(_User(
+        type="user", seq=_SEQ_MARKER, id=frame.id, text=frame.text, payload=frame.payload,
+        title=frame.title, at=round(at, 3))))
+
+
 class _Reply(msgspec.Struct):
     type: Literal["reply"]
     seq: int
@@ -144,14 +180,19 @@ class _Reply(msgspec.Struct):
 
 
 def reply_frame_parts(message: OutboundMessage, *, at: float) -> tuple[bytes, bytes]:
-    """The reply frame split where its ``seq`` goes: the outbox script numbers it."""
-    marker = -987654321987654321
-    frame = msgspec.json.encode(_Reply(
-        type="reply", seq=marker, in_reply_to=message.in_reply_to.split(":", 1)[-1],
+    """The reply frame split where its ``seq`` goes: the outbox script numbers it.
+
+    ``in_reply_to`` is the client id of the message answered; empty for the bot's opening
+    words (the conversation-start event has no client id)."""
+    return _split(msgspec.json.encode(_Reply(
+        type="reply", seq=_SEQ_MARKER, in_reply_to=message.in_reply_to.partition(":")[2],
         index=message.index, text=message.text,
         buttons=[{"title": b.title, "payload": b.payload} for b in message.buttons],
-        image=message.image, at=round(at, 3)))
-    prefix, _, suffix = frame.partition(str(marker).encode())
+        image=message.image, at=round(at, 3))))
+
+
+def _split(frame: bytes) -> tuple[bytes, bytes]:
+    prefix, _, suffix = frame.partition(str(_SEQ_MARKER).encode())
     return prefix, suffix
 
 
@@ -163,5 +204,5 @@ _seq = msgspec.json.Decoder(_Seq)
 
 
 def frame_sequence(frame: bytes) -> int:
-    """A reply frame's ``seq`` (0 for frames that carry none, such as typing)."""
+    """A stored frame's ``seq`` (0 for frames that carry none, such as typing)."""
     return _seq.decode(frame).seq

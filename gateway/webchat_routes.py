@@ -2,16 +2,24 @@
 
 - ``GET /`` and ``GET /widget.js``: the chat page and the embeddable widget (package files).
 - ``POST /channels/web/session``: a signed session token (the same conversation again
-  when the browser's token is still valid).
-- ``GET /channels/web/ws``: the WebSocket. First frame ``hello`` (token, last reply seen);
-  then replies missed meanwhile come from the outbox and live frames from the hub.
+  when the browser's token is still valid). A new session's conversation is opened at
+  once with a conversation-start event (so the bot may greet first), before the browser
+  holds a token it could write with.
+- ``GET /channels/web/ws``: the WebSocket. First frame ``hello`` (token, last ``seq``
+  seen); then the frames missed meanwhile come from the outbox and live frames from the
+  hub. Each accepted message is recorded in the outbox as a ``user`` frame by the same
+  script that enqueues it, so every tab (and a reloaded page) shows it.
 - ``POST /channels/web/send`` and ``POST /channels/web/poll``: the long-poll fallback for
   networks that block WebSockets; the same frames as JSON.
 
 Browsers' ``Origin`` must be the gateway's own or one of ``PARLEY_WEB_ALLOWED_ORIGINS``
-(403 otherwise, before anything runs, for the WebSocket as for the POSTs); allowed
-cross-origin callers get CORS headers. A request without ``Origin`` is not from a
-browser's page and is judged by its token alone.
+(403 otherwise, before anything runs, for the WebSocket as for the POSTs). The refusal
+carries CORS headers and the preflight is answered for any origin, so that a widget
+embedded on a refused site can read the 403 and tell the person, instead of seeing a
+network error and retrying forever; the origin check on the request itself is the
+protection. Each refused origin is logged at most once a minute, naming the variable to
+set. A request without ``Origin`` is not from a browser's page and is judged by its token
+alone.
 """
 
 from __future__ import annotations
@@ -19,6 +27,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
+from collections.abc import Callable
 from importlib import resources
 from urllib.parse import urlparse
 
@@ -30,6 +40,7 @@ from channels.errors import BadRequest, Unauthorized
 from channels.webchat import (
     MessageFrame,
     conversation_of,
+    conversation_start,
     decode_hello,
     decode_message,
     decode_poll,
@@ -49,9 +60,50 @@ _log = logging.getLogger("parley.gateway.webchat")
 POLL_SECONDS = 25.0
 HELLO_SECONDS = 10.0
 SESSION_INVALID = 4401  # WebSocket close code: get a new session and reconnect
+REFUSED_ORIGIN = "this origin may not use the chat (see PARLEY_WEB_ALLOWED_ORIGINS)"
+
+
+class _RefusedOrigins:
+    """The log of refused origins: one line per origin per ``every`` seconds, however many
+    requests a misconfigured site sends; at most ``most`` origins are remembered, so a
+    flood of made-up origins cannot grow memory or the log without bound."""
+
+    def __init__(self, *, every: float = 60.0, most: int = 256,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self._every, self._most, self._clock = every, most, clock
+        self._logged: dict[str, float] = {}  # origin → when it was last logged
+        self._since: dict[str, int] = {}  # origin → refusals not logged since
+
+    def report(self, origin: str) -> None:
+        origin = origin[:200]
+        now = self._clock()
+        last = self._logged.get(origin)
+        if last is not None and now - last < self._every:
+            self._since[origin] = self._since.get(origin, 0) + 1
+            return
+        if last is None and len(self._logged) >= self._most:
+            self._forget(now)
+            if len(self._logged) >= self._most:
+                return
+        self._logged[origin] = now
+        more = self._since.pop(origin, 0)
+        _log.warning("refused the browser chat for a page on %r: that origin is neither the "
+                     "gateway's own nor in PARLEY_WEB_ALLOWED_ORIGINS; add it there "
+                     "(comma-separated) to allow the widget on that site%s", origin,
+                     f" ({more} more refusals since the last notice)" if more else "")
+
+    def _forget(self, now: float) -> None:
+        for origin, last in list(self._logged.items()):
+            if now - last >= self._every:
+                del self._logged[origin]
+                self._since.pop(origin, None)
+
+
+_REFUSED = web.AppKey("webchat_refused_origins", _RefusedOrigins)
 
 
 def add_webchat_routes(app: web.Application) -> None:
+    app[_REFUSED] = _RefusedOrigins()
     app.router.add_get("/", _page)
     app.router.add_get("/widget.js", _widget)
     for path, handler in (("/channels/web/session", _session), ("/channels/web/send", _send),
@@ -92,15 +144,19 @@ def _cors(request: web.Request, response: web.StreamResponse) -> web.StreamRespo
     return response
 
 
-def _check_origin(request: web.Request) -> None:
-    if not _origin_allowed(request):
-        _log.warning("refused %s from origin %r", request.path, request.headers.get("Origin"))
-        raise web.HTTPForbidden(reason="this origin may not use the chat "
-                                       "(see PARLEY_WEB_ALLOWED_ORIGINS)")
+def _refused(request: web.Request) -> web.Response | None:
+    """The 403 for a page whose origin may not use the chat (``None`` if it may)."""
+    if _origin_allowed(request):
+        return None
+    request.app[_REFUSED].report(request.headers.get("Origin", ""))
+    response = web.json_response({"error": REFUSED_ORIGIN, "reason": "origin"}, status=403)
+    _cors(request, response)  # so that the refused page can read why, and say so
+    return response
 
 
 async def _preflight(request: web.Request) -> web.StreamResponse:
-    _check_origin(request)
+    # Answered for any origin: a failed preflight would hide the 403 (and its reason) of
+    # the request that follows from the widget; that request is refused if it must be.
     response = web.Response(status=204, headers={
         "Access-Control-Allow-Methods": "POST, OPTIONS",
         "Access-Control-Allow-Headers": "Content-Type", "Access-Control-Max-Age": "600"})
@@ -109,7 +165,8 @@ async def _preflight(request: web.Request) -> web.StreamResponse:
 
 async def _session(request: web.Request) -> web.StreamResponse:
     """A token for the browser's conversation: its own again if its token is valid."""
-    _check_origin(request)
+    if (refused := _refused(request)) is not None:
+        return refused
     old = decode_session(await request.read())
     signer = request.app[SESSIONS]
     session_id = None
@@ -117,17 +174,25 @@ async def _session(request: web.Request) -> web.StreamResponse:
         with contextlib.suppress(Unauthorized):
             session_id = signer.verify(old).session_id
     token, session = signer.issue(session_id)
+    if session_id is None:
+        # A new conversation: its start event takes sequence 1 before the browser has a
+        # token to write with. Its dedupe key makes a retried enqueue a no-op.
+        await request.app[INGRESS].accept(conversation_start(session.session_id),
+                                          counted=False)
     return _cors(request, web.json_response({"token": token,
                                              "conversation": session.session_id}))
 
 
 async def _accept(request: web.Request, session_id: str, frame: MessageFrame) -> dict[str, str]:
-    sequence = await request.app[INGRESS].accept(inbound(session_id, frame))
+    message = inbound(session_id, frame)
+    sequence = await request.app[INGRESS].accept(
+        message, echo=request.app[OUTBOX].echo_of(message, frame))
     return {"type": "ack", "id": frame.id, "status": status(sequence)}
 
 
 async def _send(request: web.Request) -> web.StreamResponse:
-    _check_origin(request)
+    if (refused := _refused(request)) is not None:
+        return refused
     token, frame = decode_send(await request.read())
     session = request.app[SESSIONS].verify(token)
     ack = await _accept(request, session.session_id, frame)
@@ -136,7 +201,8 @@ async def _send(request: web.Request) -> web.StreamResponse:
 
 async def _poll(request: web.Request) -> web.StreamResponse:
     """Frames after ``after``: the outbox's at once, else the next live ones (≤ 25 s)."""
-    _check_origin(request)
+    if (refused := _refused(request)) is not None:
+        return refused
     token, after = decode_poll(await request.read())
     cid = conversation_of(request.app[SESSIONS].verify(token).session_id)
     hub, outbox = request.app[HUB], request.app[OUTBOX]
@@ -151,7 +217,7 @@ async def _poll(request: web.Request) -> web.StreamResponse:
 
 
 async def _next_live(listener: Listener, outbox: WebchatOutbox, after: int) -> list[bytes]:
-    """What the hub hears within ``POLL_SECONDS``: typing, and replies numbered above
+    """What the hub hears within ``POLL_SECONDS``: typing, and frames numbered above
     ``after`` (read from the outbox instead if the hub may have missed some)."""
     try:
         first = await asyncio.wait_for(listener.queue.get(), POLL_SECONDS)
@@ -164,7 +230,8 @@ async def _next_live(listener: Listener, outbox: WebchatOutbox, after: int) -> l
 
 
 async def _websocket(request: web.Request) -> web.StreamResponse:
-    _check_origin(request)
+    if (refused := _refused(request)) is not None:
+        return refused  # the handshake fails with 403
     ws = web.WebSocketResponse(heartbeat=20.0, max_msg_size=16 * 1024)
     await ws.prepare(request)
     sockets = request.app[SOCKETS]
@@ -212,7 +279,8 @@ async def _serve_socket(request: web.Request, ws: web.WebSocketResponse) -> None
 
 async def _pump(request: web.Request, ws: web.WebSocketResponse, listener: Listener,
                 after: int) -> None:
-    """Missed replies from the outbox, then live frames; each reply sent once, in order."""
+    """Missed frames from the outbox, then live ones; each numbered frame sent once, in
+    order (``user`` frames and replies alike)."""
     outbox, cid = request.app[OUTBOX], listener.conversation_id
     last = after
     pending = await outbox.after(cid, last)

@@ -1,4 +1,11 @@
-"""``handle_inbound``: one task per inbound message, served in order per conversation."""
+"""``handle_inbound``: one task per inbound message, served in order per conversation.
+
+An inbound event may instead be the start of a conversation, which a channel enqueues
+when a conversation opens (the browser chat does, for a new session: ``InboundMessage.kind``
+``"conversation_start"``). It is not a person's message: it gets no NLU and no typing
+indicator, and the bot only starts the session and says its greeting, if it has one
+(``Bot.start_conversation``).
+"""
 
 from __future__ import annotations
 
@@ -12,6 +19,7 @@ from celery import Task
 from celery.signals import worker_process_init
 
 from brain.dialogue.engine import TurnResult
+from brain.dialogue.tracker import Tracker
 from channels.models import Button, InboundMessage, OutboundMessage, decode_inbound
 from workers.bus import INBOUND_TASK, live_channel, typing_frame
 from workers.celery_app import app
@@ -51,14 +59,13 @@ def serve(rt: WorkerRuntime, message: InboundMessage) -> str:
             return "duplicate"
         if turn is Turn.NOT_YET:
             return "not_yet"
-        live = message.channel in LIVE_CHANNELS
+        starts = message.kind == "conversation_start"
+        live = message.channel in LIVE_CHANNELS and not starts
         if live:
             _publish(rt, message.conversation_id, typing_frame(True))
         tracker = rt.store.decode(lock.state) or rt.bot.new_tracker(message.conversation_id)
         loaded = tracker.event_count
-        result = rt.bot.respond(tracker, message.payload or message.text,
-                                channel=message.channel, message_id=message.message_id,
-                                now=message.received_at or time.time())
+        result = _turn(rt, tracker, message, starts=starts)
         commit = rt.store.commit(tracker, sequence=message.sequence, owner=lock.owner,
                                  loaded_count=loaded, outbound=_outbound(message, result))
         if commit is not Commit.LEASE_LOST:
@@ -70,6 +77,15 @@ def serve(rt: WorkerRuntime, message: InboundMessage) -> str:
                      message.conversation_id, message.sequence)
         return "lost"
     return "committed" if commit is Commit.COMMITTED else "duplicate"
+
+
+def _turn(rt: WorkerRuntime, tracker: Tracker, message: InboundMessage, *, starts: bool
+          ) -> TurnResult:
+    now = message.received_at or time.time()
+    if starts:
+        return rt.bot.start_conversation(tracker, channel=message.channel, now=now)
+    return rt.bot.respond(tracker, message.payload or message.text, channel=message.channel,
+                          message_id=message.message_id, now=now)
 
 
 def _publish(rt: WorkerRuntime, conversation_id: str, frame: bytes) -> None:

@@ -5,6 +5,11 @@ intent-to-response mapping (``utter_<intent>``) → staged fallback. With a form
 order refines to: rules conditioned on that form → an answer to the form's question →
 fallback if the message was not understood → digression (other rules, or an intent's
 response) followed by the form's question again → the question again.
+
+A conversation may also be opened before the person writes (``start_conversation``): the
+bot then says ``utter_conversation_start`` if the domain has it and the bot's
+``greet_on_start`` is on. That is not a user turn: the person's first message still starts
+the conversation for rules with ``conversation_start: true``.
 """
 
 from __future__ import annotations
@@ -34,11 +39,12 @@ from brain.dialogue.rule_matching import LogRecord, predict_next
 from brain.dialogue.rules import Rule
 from brain.dialogue.tracker import Tracker
 
-__all__ = ["BUILTIN_ACTIONS", "DialogueEngine", "TurnResult"]
+__all__ = ["BUILTIN_ACTIONS", "CONVERSATION_START_RESPONSE", "DialogueEngine", "TurnResult"]
 
 _log = logging.getLogger("parley.brain.dialogue.engine")
 BUILTIN_ACTIONS = ("action_listen", "action_restart", "action_deactivate_loop", "action_handoff")
 _MAX_ACTIONS_PER_TURN = 12
+CONVERSATION_START_RESPONSE = "utter_conversation_start"
 # Names under which fallback stages appear in a turn's actions (and in conversation tests).
 _FALLBACK_ACTIONS = {1: "action_ask_affirmation", 2: "action_ask_rephrase", 3: "action_handoff"}
 _DEFAULT_TEXT = {
@@ -60,11 +66,29 @@ class DialogueEngine:
     """The bot's behaviour: domain, rules and actions; stateless between turns."""
 
     def __init__(self, domain: Domain, rules: Sequence[Rule], actions: ActionRegistry,
-                 clients: Mapping[str, Any] | None = None) -> None:
+                 clients: Mapping[str, Any] | None = None, *, greet_on_start: bool = True
+                 ) -> None:
         self.domain = domain
         self.rules = list(rules)
         self.renderer = ResponseRenderer(domain)
         self.runner = ActionRunner(actions, clients or {})
+        self.greet_on_start = greet_on_start
+
+    def start_conversation(self, tracker: Tracker, *, now: float, channel: str | None = None
+                           ) -> TurnResult:
+        """The bot's opening words, before the person wrote anything (the caller has
+        started the session): ``utter_conversation_start``, or nothing.
+
+        Nothing is parsed and no ``UserUttered`` is recorded, so this is no user turn:
+        rules and session logic see the person's first message as the conversation's
+        start. A conversation already handed to a person stays silent."""
+        # The turn's clock and its (empty) trigger; never applied to the tracker.
+        opening = UserUttered(timestamp=now)
+        turn = _Turn(self, tracker, channel, opening, session_start=True)
+        if (self.greet_on_start and not tracker.handoff
+                and self.renderer.has(CONVERSATION_START_RESPONSE)):
+            turn.run_action(CONVERSATION_START_RESPONSE)
+        return turn.result()
 
     def handle(self, tracker: Tracker, message: UserUttered, *, channel: str | None = None
                ) -> TurnResult:

@@ -13,8 +13,12 @@ entities → value extraction), so the file holds only the knobs that change beh
       values: [time, number, amount_of_money]
       default_currency: USD          # for "40 bucks"
       entity_case: {order_id: upper} # keep the user's spelling, in upper (or lower) case
+    greet_on_start: false            # no utter_conversation_start when a conversation opens
 
 Rasa's ``pipeline:``/``policies:`` keys are reported as unsupported, not ignored.
+``greet_on_start`` (default true) is a dialogue switch, not an NLU one: it is read here
+with the rest of the file but kept out of ``NluConfig``, which each model stores, so
+changing it needs no retraining (``load_greet_on_start``).
 """
 
 from __future__ import annotations
@@ -27,10 +31,10 @@ from typing import Any
 from brain.errors import BotDataError, Problem
 from brain.yaml_source import YamlMap, load_yaml_file
 
-__all__ = ["NluConfig", "load_nlu_config"]
+__all__ = ["NluConfig", "load_greet_on_start", "load_nlu_config"]
 
 _DIMENSIONS = frozenset({"time", "number", "amount_of_money"})
-_TOP_KEYS = {"language", "timezone", "nlu"}
+_TOP_KEYS = {"language", "timezone", "nlu", "greet_on_start"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,16 +66,30 @@ class NluConfig:
 
 def load_nlu_config(bot_dir: Path) -> NluConfig:
     """Read ``config.yml`` (defaults when absent); every defect names file and line."""
+    return _load(bot_dir)[0]
+
+
+def load_greet_on_start(bot_dir: Path) -> bool:
+    """``config.yml``'s ``greet_on_start`` (true when absent): whether the bot says
+    ``utter_conversation_start`` when a conversation opens. The whole file is checked."""
+    return _load(bot_dir)[1]
+
+
+def _load(bot_dir: Path) -> tuple[NluConfig, bool]:
     path = bot_dir / "config.yml"
     if not path.exists():
-        return NluConfig()
+        return NluConfig(), True
     shown = str(path)
     document = load_yaml_file(path, display_path=shown)
     if document is None:
-        return NluConfig()
+        return NluConfig(), True
     if not isinstance(document, YamlMap):
         raise BotDataError([Problem(shown, 1, "config.yml must be a mapping")])
     problems: list[Problem] = []
+    greet = document.get("greet_on_start", True)
+    if not isinstance(greet, bool):
+        problems.append(Problem(shown, document.line_of("greet_on_start"),
+                                f"'greet_on_start': expected true or false, got {greet!r}"))
     for key in document:
         if key not in _TOP_KEYS:
             hint = (" (Parley's NLU pipeline is fixed; tune it under 'nlu:')"
@@ -90,7 +108,7 @@ def load_nlu_config(bot_dir: Path) -> NluConfig:
             values[key] = _check(nlu, key, shown, problems)
     if problems:
         raise BotDataError(problems)
-    return NluConfig(**values)
+    return NluConfig(**values), bool(greet)
 
 
 def _check(section: YamlMap, key: str, shown: str, problems: list[Problem]) -> Any:

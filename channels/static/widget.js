@@ -8,6 +8,11 @@
  * data-parley-transport  "poll" to long-poll instead of using a WebSocket
  *
  * Server texts are untrusted: they reach the page only through textContent.
+ *
+ * The conversation is drawn from the server's frames: on every page load the widget asks
+ * for everything from seq 0, so a reload, a second tab or a reopened browser shows the
+ * person's messages and the bot's, in order. A message typed here is shown at once and
+ * takes its place (and the server's time) when its "user" frame comes back.
  */
 (function () {
   "use strict";
@@ -29,6 +34,7 @@
     open: "Connected",
     lost: "Connection lost \u2014 reconnecting\u2026",
     offline: "Offline \u2014 messages will be sent when the connection is back",
+    unavailable: "Chat is not available on this site.",
   };
 
   // ---- persisted state (localStorage may be missing or throw: then memory only) ----
@@ -40,10 +46,14 @@
   };
   let token = load("token");
   let conversation = load("conversation");
-  let after = parseInt(load("after"), 10) || 0; // last reply seq shown (one seq per reply)
+  // Last seq shown (user messages and replies share the numbering). Not kept across page
+  // loads: a new page has drawn nothing yet, so it asks for the whole conversation.
+  let after = 0;
+  save("after", null); // written by older versions of this file
 
   // ---- connection state ----
   const pending = [];     // outgoing messages not acked yet, oldest first
+  const typedHere = new Map(); // client id -> its element, until its "user" frame comes
   let gen = 0;            // bumped on each teardown; callbacks of older connections stop
   let ws = null;
   let pollCtrl = null;
@@ -51,6 +61,7 @@
   let connecting = false;
   let everConnected = false;
   let started = false;    // bubble mode connects on first open only
+  let refused = false;    // this site's origin may not use the chat: stop for good
   let attempt = 0;        // backoff exponent
   let wsFailures = 0;     // WebSocket opens in a row that never reached "welcome"
   let reconnectTimer = null;
@@ -123,6 +134,8 @@
 @keyframes parley-blink{0%,80%,100%{opacity:.3}40%{opacity:1;transform:translateY(-3px)}}
 .parley-status{font-size:12px;color:#64748b;padding:4px 16px;min-height:24px;border-top:1px solid #eef2f7}
 .parley-chat[data-state=closed] .parley-status{color:#b45309}
+.parley-chat[data-state=unavailable] .parley-status{color:#b91c1c;font-size:13px;padding:10px 16px}
+.parley-input:disabled,.parley-send:disabled{opacity:.5;cursor:not-allowed}
 .parley-status.parley-error{color:#b91c1c}
 .parley-form{display:flex;gap:8px;padding:10px 12px 12px}
 .parley-input{flex:1;min-width:0;font:inherit;color:inherit;padding:10px 14px;border:1px solid #d1d5db;border-radius:999px;outline:0}
@@ -160,7 +173,8 @@
     input.placeholder = "Type a message\u2026";
     input.maxLength = 4000; // the server refuses longer messages
     input.setAttribute("aria-label", "Message");
-    el("button", "parley-send", "Send", form).type = "submit";
+    const send = ui.send = el("button", "parley-send", "Send", form);
+    send.type = "submit";
     form.addEventListener("submit", (e) => {
       e.preventDefault(); // Enter in the input submits too
       const text = input.value.trim();
@@ -213,22 +227,39 @@
 
   // Follow new messages only if the reader is already near the bottom.
   const atBottom = () => ui.list.scrollHeight - ui.list.scrollTop - ui.list.clientHeight < 120;
+  // Order in the list: messages the server numbered (data-seq), in its order; then those
+  // typed here and not numbered yet (data-local); the typing indicator last.
   function append(node, follow) {
-    // The typing indicator stays last in the list.
     const typing = ui.typing && ui.typing.parentNode === ui.list ? ui.typing : null;
-    ui.list.insertBefore(node, node === typing ? null : typing);
+    let before = node === typing ? null : typing;
+    if (node.hasAttribute("data-seq")) {
+      const local = ui.list.querySelector(":scope > [data-local]");
+      if (local && local !== node) before = local;
+    }
+    ui.list.insertBefore(node, before);
     if (follow) ui.list.scrollTop = ui.list.scrollHeight;
   }
 
-  function addMessage(who, text, date) {
-    const follow = who === "user" || atBottom();
-    const msg = el("div", "parley-msg parley-" + who);
-    el("div", "parley-text", text, el("div", "parley-bubble", null, msg));
-    const time = el("time", "parley-time", hhmm(date), msg);
+  function setTime(msg, date) {
+    const time = msg.lastChild;
+    time.textContent = hhmm(date);
     time.dateTime = date.toISOString();
+  }
+
+  // seq: the server's number of this message; none for a message just typed here.
+  function addMessage(who, text, date, seq) {
+    const follow = seq == null || atBottom();
+    const msg = el("div", "parley-msg parley-" + who);
+    if (seq == null) msg.setAttribute("data-local", "");
+    else msg.setAttribute("data-seq", String(seq));
+    el("div", "parley-text", text, el("div", "parley-bubble", null, msg));
+    el("time", "parley-time", null, msg);
+    setTime(msg, date);
     append(msg, follow);
     return msg;
   }
+
+  const dateOf = (at) => typeof at === "number" && isFinite(at) ? new Date(at * 1000) : new Date();
 
   function safeImage(src) {
     try {
@@ -238,8 +269,7 @@
   }
 
   function renderReply(f) {
-    const at = typeof f.at === "number" && isFinite(f.at) ? new Date(f.at * 1000) : new Date();
-    const msg = addMessage("bot", f.text == null ? "" : String(f.text), at);
+    const msg = addMessage("bot", f.text == null ? "" : String(f.text), dateOf(f.at), f.seq);
     const src = f.image && safeImage(f.image);
     if (src) {
       const img = el("img", "parley-image");
@@ -256,6 +286,7 @@
       const title = String(b.title);
       const btn = el("button", "parley-button", title, box);
       btn.type = "button";
+      btn.setAttribute("data-payload", String(b.payload == null ? title : b.payload));
       btn.addEventListener("click", () => {
         if (btn.disabled) return;
         for (const x of box.children) x.disabled = true;
@@ -308,10 +339,12 @@
   }
 
   function submit(content, shown) {
+    if (refused) return;
     const msg = addMessage("user", shown, new Date());
     msg.classList.add("parley-pending");
     const item = Object.assign({ id: newId(), el: msg }, content);
     pending.push(item);
+    typedHere.set(item.id, msg);
     if (!started) start();
     else if (connected) { if (transport === "ws") sendWs(item); else pump(gen); }
     // Otherwise it waits in `pending` and goes out, same id, once connected.
@@ -352,10 +385,13 @@
         const r = await post("/channels/web/send", body, 15000);
         if (g !== gen) return;
         if (r.status === 401) return expire();
+        if (r.status === 403) return refuse();
         if (r.ok) onAck(item.id);
         else if (r.status >= 400 && r.status < 500 && r.status !== 408 && r.status !== 429) {
           // Refused for good (too long, malformed...): resending would not help.
           pending.splice(pending.indexOf(item), 1);
+          typedHere.delete(item.id);
+          item.el.removeAttribute("data-local"); // it stays where it is
           item.el.classList.replace("parley-pending", "parley-failed");
           showError((r.data && r.data.message) || "That message could not be sent.");
         } else return lost();
@@ -371,19 +407,59 @@
   function handleFrame(f) {
     if (!f) return;
     if (f.type === "reply") onReply(f);
+    else if (f.type === "user") onUser(f);
     else if (f.type === "typing") { if (f.on) showTyping(); else hideTyping(); }
     else if (f.type === "ack") onAck(f.id);
     else if (f.type === "error") { showError(f.message); resendLater(); }
   }
 
-  function onReply(f) {
+  // Frames may come twice across reconnects: show each seq once.
+  function fresh(f) {
     const seq = Number(f.seq);
-    // Replies may come twice across reconnects: show each seq once.
-    if (!(seq > after)) return;
-    after = seq;
-    save("after", after);
+    if (!(seq > after)) return false;
+    after = f.seq = seq;
+    return true;
+  }
+
+  function onReply(f) {
+    if (!fresh(f)) return;
     hideTyping();
     renderReply(f);
+  }
+
+  // A message the person sent: typed in this tab (shown already: it takes its place and
+  // the server's time), or in another tab, or before this page was loaded.
+  function onUser(f) {
+    if (!fresh(f)) return;
+    const id = String(f.id);
+    const shown = typedHere.get(id);
+    if (shown) {
+      typedHere.delete(id);
+      shown.removeAttribute("data-local");
+      shown.setAttribute("data-seq", String(f.seq));
+      shown.classList.remove("parley-pending");
+      setTime(shown, dateOf(f.at));
+      append(shown, atBottom());
+      return;
+    }
+    const text = f.title != null ? f.title : f.text != null ? f.text : f.payload;
+    addMessage("user", String(text == null ? "" : text), dateOf(f.at), f.seq);
+    if (f.payload != null) markChosen(String(f.payload), f.title);
+  }
+
+  // A button press seen from elsewhere: the newest open row offering it shows the choice.
+  function markChosen(payload, title) {
+    const boxes = ui.list.querySelectorAll(".parley-buttons");
+    for (let i = boxes.length - 1; i >= 0; i--) {
+      const buttons = [].slice.call(boxes[i].children);
+      if (buttons.some((b) => b.disabled)) continue;
+      const chosen = buttons.find((b) => b.getAttribute("data-payload") === payload &&
+        (title == null || b.textContent === String(title)));
+      if (!chosen) continue;
+      buttons.forEach((b) => { b.disabled = true; });
+      chosen.classList.add("parley-chosen");
+      return;
+    }
   }
 
   // ---- connection ----
@@ -407,11 +483,12 @@
     conversation = id;
     save("conversation", id);
     after = 0; // seqs count per conversation
-    save("after", 0);
   }
 
+  // true: a session; false: failed, retry; "refused": this site may not use the chat.
   async function openSession() {
     const r = await post("/channels/web/session", { token: token || null }, 15000);
+    if (r.status === 403) return "refused";
     if (!r.ok || !r.data || typeof r.data.token !== "string") {
       if (r.status >= 400 && r.status < 500) save("token", token = null); // refused: start afresh
       return false;
@@ -430,14 +507,15 @@
   async function connect() {
     clearTimeout(reconnectTimer);
     reconnectTimer = null;
-    if (connecting || connected) return;
+    if (connecting || connected || refused) return;
     const g = ++gen;
     connecting = true;
     setStatus("connecting");
     let ok = false;
     try { ok = await openSession(); } catch (e) { /* network: retry below */ }
     if (g !== gen) return;
-    if (!ok) lost();
+    if (ok === "refused") refuse();
+    else if (!ok) lost();
     else if (transport === "ws") openWs(g);
     else openPoll(g);
   }
@@ -490,6 +568,7 @@
           .catch(() => null);
         if (g !== gen) return;
         if (r && r.status === 401) return expire();
+        if (r && r.status === 403) return refuse();
         if (!r || !r.ok) return lost();
         const events = (r.data && r.data.events) || [];
         events.forEach(handleFrame);
@@ -507,7 +586,7 @@
     if (welcome) {
       if (welcome.conversation && welcome.conversation !== conversation) setConversation(welcome.conversation);
       // The server's last seq is below ours: its count restarted, so follow it.
-      if (typeof welcome.last === "number" && welcome.last < after) save("after", after = welcome.last);
+      if (typeof welcome.last === "number" && welcome.last < after) after = welcome.last;
     }
     setStatus("open");
     // Resend everything unacked with the same ids: the server answers each id once.
@@ -523,6 +602,7 @@
   }
 
   function lost() {
+    if (refused) return;
     teardown();
     setStatus("closed");
     if (reconnectTimer) return;
@@ -531,6 +611,26 @@
     const delay = Math.min(10000, 500 * 2 ** attempt) * (1 - Math.random() * 0.25);
     attempt = Math.min(attempt + 1, 10);
     reconnectTimer = setTimeout(connect, delay);
+  }
+
+  // The gateway refuses pages of this site's origin (403; its log names the setting):
+  // say so in plain words and stop, rather than "Connecting..." and retrying forever.
+  function refuse() {
+    refused = true;
+    teardown();
+    clearTimeout(reconnectTimer);
+    clearTimeout(errorTimer);
+    reconnectTimer = null;
+    ui.chat.setAttribute("data-state", "unavailable");
+    ui.status.classList.remove("parley-error");
+    ui.status.textContent = TEXT.unavailable;
+    ui.input.disabled = ui.send.disabled = true;
+    ui.input.placeholder = TEXT.unavailable;
+    pending.splice(0).forEach((item) => {
+      item.el.removeAttribute("data-local");
+      item.el.classList.replace("parley-pending", "parley-failed");
+    });
+    typedHere.clear();
   }
 
   // Session invalid or expired (4401 / 401): drop the token; the retry makes a new one.

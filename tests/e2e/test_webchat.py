@@ -42,18 +42,22 @@ def test_a_conversation_over_the_socket_with_typing_and_a_button(
                                                        "status": "accepted"}
             assert (await browser.next_frame("typing"))["on"] is True
             reply = await browser.next_frame("reply")
+            # seq 1 is the message itself, recorded as it was accepted (a "user" frame).
             assert (reply["seq"], reply["in_reply_to"], reply["text"]) == (
-                1, first, "For how many people?")
-            await browser.send(payload='/inform{"guests": 2}')
-            await browser.send(text="Ada")
+                2, first, "For how many people?")
+            sent = [first, await browser.send(payload='/inform{"guests": 2}'),
+                    await browser.send(text="Ada")]
             replies = await browser.replies(3)
             assert replies[2]["text"] == "A table for 2.0 under Ada. Shall I book it?"
             button = next(b for b in replies[2]["buttons"] if b["payload"] == "/affirm")
-            await browser.send(payload=button["payload"])
+            sent.append(await browser.send(payload=button["payload"]))
             booked = (await browser.replies(4))[3]
             assert booked["text"].startswith("Booked: BK-")
-            assert [r["seq"] for r in browser.received()] == [1, 2, 3, 4]
-            assert all(isinstance(r["at"], float) for r in browser.received())
+            # The person's messages and the replies share one numbering, without gaps.
+            assert [f["seq"] for f in browser.history()] == list(range(1, 9))
+            assert [u["id"] for u in browser.users()] == sent
+            assert browser.users()[2]["text"] == "Ada"
+            assert all(isinstance(f["at"], float) for f in browser.history())
     asyncio.run(scenario())
 
 
@@ -71,15 +75,19 @@ def test_a_dropped_socket_resumes_from_the_last_seen_reply(
             await browser.close()
             await asyncio.sleep(2)
             welcome = await browser.connect()
-            assert welcome["last"] == 2
+            assert welcome["last"] == 4  # two messages, two replies
             replies = await browser.replies(2)
-            assert [(r["seq"], r["text"]) for r in replies][1] == (2, "We open at 18:00.")
+            assert [(r["seq"], r["text"]) for r in replies][1] == (4, "We open at 18:00.")
             await browser.quiet(1)
-            assert [r["seq"] for r in browser.received()] == [1, 2]
-            # Another tab of the same browser (same token, nothing seen) gets the history.
+            assert [f["seq"] for f in browser.history()] == [1, 2, 3, 4]
+            # Another tab of the same browser (same token, nothing seen) gets the history:
+            # the person's messages and the replies, in order.
             tab = ChatClient(http, chat_gateway.url, token=browser.token)
             await tab.connect()
-            assert [r["seq"] for r in await tab.replies(2)] == [1, 2]
+            assert [r["seq"] for r in await tab.replies(2)] == [2, 4]
+            assert [(f["type"], f["seq"]) for f in tab.history()] == [
+                ("user", 1), ("reply", 2), ("user", 3), ("reply", 4)]
+            assert [u["payload"] for u in tab.users()] == ["/greet", "/opening_hours"]
     asyncio.run(scenario())
 
 
@@ -105,9 +113,17 @@ def test_a_resent_message_is_answered_once(
             await browser.replies(1)
             await browser.quiet(1.5)
             assert [r["in_reply_to"] for r in browser.received()] == ["m-1"]
+            assert [u["id"] for u in browser.users()] == ["m-1"]  # recorded once
+            # #1 is the conversation-start event the gateway enqueued with the session.
             served = clean_redis.get(conversation_key(
                 f"webchat:browser:{session['conversation']}", "served"))
-            assert served == b"1"
+            assert served == b"2"
+            reader = ChatClient(http, chat_gateway.url, token=browser.token)
+            await reader.connect()
+            await reader.replies(1)
+            await reader.quiet(1)
+            assert [(f["type"], f["id" if f["type"] == "user" else "in_reply_to"])
+                    for f in reader.history()] == [("user", "m-1"), ("reply", "m-1")]
     asyncio.run(scenario())
 
 
@@ -121,14 +137,15 @@ def test_long_poll_fallback_sends_and_receives(
             async with http.post(f"{url}/channels/web/send", json={
                     "token": browser.token, "id": "p-1", "payload": "/greet"}) as resp:
                 assert resp.status == 202 and (await resp.json())["status"] == "accepted"
-            replies: list[dict] = []
-            while not replies:
+            events: list[dict] = []
+            while not any(e["type"] == "reply" for e in events):
                 async with http.post(f"{url}/channels/web/poll", json={
                         "token": browser.token, "after": 0}) as resp:
                     assert resp.status == 200
-                    replies = [e for e in (await resp.json())["events"]
-                               if e["type"] == "reply"]
-            assert (replies[0]["seq"], replies[0]["in_reply_to"]) == (1, "p-1")
+                    events = [e for e in (await resp.json())["events"] if "seq" in e]
+            assert [(e["type"], e["seq"]) for e in events] == [("user", 1), ("reply", 2)]
+            assert (events[0]["id"], events[0]["payload"]) == ("p-1", "/greet")
+            assert events[1]["in_reply_to"] == "p-1"
             async with http.post(f"{url}/channels/web/poll", json={
                     "token": "v1.forged.1.00", "after": 0}) as resp:
                 assert resp.status == 401
@@ -182,9 +199,11 @@ def test_two_gateways_fan_replies_out_to_the_browser_on_either(
                 await on_a.replies(6)
                 await on_b.replies(6)
                 await on_a.quiet(1)
-                # One dispatcher appended each reply; both replicas' browsers have all six.
-                assert [r["seq"] for r in on_a.received()] == [1, 2, 3, 4, 5, 6]
-                assert on_a.received() == on_b.received()
+                # One dispatcher appended each reply; both replicas' browsers have all six,
+                # and each tab shows the messages typed in the other.
+                assert [f["seq"] for f in on_a.history()] == list(range(1, 13))
+                assert on_a.history() == on_b.history()
+                assert len(on_a.users()) == 6
         asyncio.run(scenario())
     finally:
         first.stop()
@@ -217,10 +236,10 @@ def test_a_gateway_restart_during_a_conversation_loses_nothing(
                 async with browser_session() as http:
                     browser.http = http
                     welcome = await browser.connect()
-                    assert welcome["last"] in (1, 2)
+                    assert welcome["last"] in (3, 4)  # the 2nd reply may still be coming
                     replies = await browser.replies(2)
                     assert [(r["seq"], r["text"]) for r in replies][1] == (
-                        2, "We open at 18:00.")
+                        4, "We open at 18:00.")
                     await browser.close()
             asyncio.run(after())
         finally:

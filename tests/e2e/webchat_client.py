@@ -51,7 +51,7 @@ class ChatClient:
         return str(body["conversation"])
 
     async def connect(self) -> dict[str, Any]:
-        """Open the socket and say hello with the last reply seen; return the welcome."""
+        """Open the socket and say hello with the last seq seen; return the welcome."""
         if self.token is None:
             await self.session()
         self.ws = await self.http.ws_connect(f"{self.base}/channels/web/ws",
@@ -85,7 +85,7 @@ class ChatClient:
                     raise ConnectionError(f"socket closed: {message.type} {message.data}")
                 frame = json.loads(message.data)
                 self.frames.append(frame)
-                if frame["type"] == "reply":
+                if frame["type"] in ("reply", "user"):  # one numbering for both
                     self.after = max(self.after, frame["seq"])
                 if frame["type"] == kind:
                     return dict(frame)
@@ -98,6 +98,14 @@ class ChatClient:
 
     def received(self) -> list[dict[str, Any]]:
         return [f for f in self.frames if f["type"] == "reply"]
+
+    def users(self) -> list[dict[str, Any]]:
+        """The ``user`` frames received: the person's messages, from any tab."""
+        return [f for f in self.frames if f["type"] == "user"]
+
+    def history(self) -> list[dict[str, Any]]:
+        """``user`` and ``reply`` frames in the order received."""
+        return [f for f in self.frames if f["type"] in ("user", "reply")]
 
     async def quiet(self, seconds: float) -> None:
         """Keep reading for ``seconds`` (to catch anything doubled)."""
