@@ -21,6 +21,7 @@ import aiohttp
 import msgspec
 
 from channels.errors import BadRequest, PermanentSendError, TransientSendError, Unauthorized
+from channels.identifiers import MAX_ID_LENGTH, is_valid_id
 from channels.models import InboundMessage, OutboundMessage
 
 __all__ = ["WebAdapter", "delivery_id", "sign", "verify_signature"]
@@ -93,9 +94,9 @@ class WebAdapter:
         if (data.text is None) == (data.payload is None):
             raise BadRequest("give exactly one of 'text' and 'payload'")
         for name in ("conversation_id", "user_id", "message_id"):
-            value = getattr(data, name)
-            if not value or len(value) > 200:
-                raise BadRequest(f"'{name}' must be 1 to 200 characters")
+            if not is_valid_id(getattr(data, name)):
+                raise BadRequest(f"'{name}' must be 1 to {MAX_ID_LENGTH} printable ASCII "
+                                 "characters without spaces")
         return [InboundMessage(channel=self.name, account=self._account,
                                chat=data.conversation_id, user_id=data.user_id,
                                message_id=data.message_id, text=data.text or "",

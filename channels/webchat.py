@@ -24,6 +24,7 @@ from typing import Annotated, Literal
 import msgspec
 
 from channels.errors import BadRequest
+from channels.identifiers import is_valid_id, without_lone_surrogates
 from channels.models import InboundMessage, OutboundMessage
 
 __all__ = ["CHANNEL", "Hello", "MessageFrame", "conversation_of",
@@ -116,14 +117,18 @@ def decode_poll(raw: bytes) -> tuple[str, int]:
 
 
 def _checked(frame: MessageFrame) -> MessageFrame:
-    if not 1 <= len(frame.id) <= 100:
-        raise BadRequest("'id' must be 1 to 100 characters")
+    """The frame if it is well-formed, its texts cleaned of lone surrogates (which the bus
+    cannot encode; ``channels.identifiers``)."""
+    if not 1 <= len(frame.id) <= 100 or not is_valid_id(frame.id):
+        raise BadRequest("'id' must be 1 to 100 printable ASCII characters without spaces")
     if (frame.text is None) == (frame.payload is None):
         raise BadRequest("give exactly one of 'text' and 'payload'")
     content = frame.text if frame.text is not None else frame.payload or ""
     if not content.strip() or len(content) > MAX_TEXT:
         raise BadRequest(f"the message must have 1 to {MAX_TEXT} characters")
-    return frame
+    return msgspec.structs.replace(
+        frame, **{name: without_lone_surrogates(value) for name in ("text", "payload", "title")
+                  if (value := getattr(frame, name)) is not None})
 
 
 def conversation_of(session_id: str) -> str:

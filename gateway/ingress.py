@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import redis.asyncio as aioredis
 from prometheus_client import Counter
 
+from channels.identifiers import checked_inbound
 from channels.models import InboundMessage
 from workers.bus import INBOUND_QUEUE, conversation_key, dedupe_key, inbound_template
 
@@ -70,6 +71,7 @@ class Ingress:
         """Enqueue ``message`` (and append ``echo``); its sequence number, or ``None`` if it
         is a duplicate (then nothing is enqueued nor appended). ``counted=False``: an event
         the gateway made itself, not a person's message, is left out of the metrics."""
+        message = checked_inbound(message)  # BadRequest (400) before anything is stored
         prefix, suffix = inbound_template(message)
         keys = [dedupe_key(message.channel, message.message_id),
                 conversation_key(message.conversation_id, "seq"), INBOUND_QUEUE]
