@@ -1,14 +1,18 @@
 """The Slack channel: the Events API and interactivity in, ``chat.postMessage`` out.
 
 In: ``verify`` checks the v0 signature (HMAC-SHA256 of ``v0:<timestamp>:<body>`` with the
-signing secret, timestamp within 5 minutes); then ``dispatch`` runs the request through
-slack_bolt's ``AsyncApp``: its built-in middleware answers ``url_verification`` and
-``ssl_check``, finds the workspace's bot (``authorize``: team id → configured token, the
-bot's user id learned once per team with ``auth.test``) and drops the bot's own events;
-the listeners parse (``channels.slack_parse``) and hand the message to ``accept`` (the
-gateway's ingress) *before* bolt acknowledges: ``process_before_response`` runs listeners
-inline, so nothing outlives the request, and Slack (which redelivers after 3 s) is answered
-once the message is in Redis, not after the turn.
+signing secret, timestamp within 5 minutes); ``parse`` reads the body into typed structs
+(``channels.slack_parse.decode_request``: ``BadRequest`` for a malformed one) and makes of
+what Parley takes a bolt request holding only those fields, or ``None`` for what it skips
+(answered 200 without bolt: Slack retries anything else, and bolt alone would answer 404);
+then ``dispatch`` runs the request through slack_bolt's ``AsyncApp``: its built-in
+middleware answers ``url_verification``, finds the workspace's bot (``authorize``: team
+id → configured token, the bot's user id learned once per team with ``auth.test``) and
+drops the bot's own events; the listeners parse (``channels.slack_parse``) and hand the
+message to ``accept`` (the gateway's ingress) *before* bolt acknowledges:
+``process_before_response`` runs listeners inline, so nothing outlives the request, and
+Slack (which redelivers after 3 s) is answered once the message is in Redis, not after the
+turn.
 
 Out: ``send`` makes one ``chat.postMessage`` attempt with the workspace's token; the
 client has no retry handlers, so the dispatcher alone retries (429 ``Retry-After``, 5xx,
@@ -44,7 +48,16 @@ from channels.errors import (
     Unavailable,
 )
 from channels.models import InboundMessage, OutboundMessage
-from channels.slack_parse import CHANNEL, EventContext, address, parse_block_action, parse_event
+from channels.slack_parse import (
+    CHANNEL,
+    EventContext,
+    Skipped,
+    address,
+    as_bolt_body,
+    decode_request,
+    parse_block_action,
+    parse_event,
+)
 from channels.slack_render import render
 
 __all__ = ["SlackAdapter", "sign", "verifier", "verify_signature"]
@@ -52,8 +65,9 @@ __all__ = ["SlackAdapter", "sign", "verifier", "verify_signature"]
 WINDOW_SECONDS = 300  # Slack's replay window for signed requests
 _TRANSIENT_ERRORS = frozenset({"ratelimited", "internal_error", "fatal_error",
                                "service_unavailable", "request_timeout"})
-# What bolt is given; any other request is answered 200 and skipped before it.
-_BOLT_KINDS = frozenset({"url_verification", "event_callback", "block_actions"})
+# ASCII digits, few enough for ``int`` (``str.isdigit`` takes "²"; ``int`` refuses it, and
+# refuses more than 4300 digits).
+_TIMESTAMP = re.compile(r"[0-9]{1,12}")
 _FAILURE = "parley_failure"  # where the bolt error handler leaves a listener's exception
 _log = logging.getLogger("parley.channels.slack")
 
@@ -72,8 +86,12 @@ def verify_signature(verifier: SignatureVerifier, headers: Mapping[str, str],
     lowered = {k.lower(): v for k, v in headers.items()}
     timestamp = lowered.get("x-slack-request-timestamp", "")
     signature = lowered.get("x-slack-signature", "")
-    if not (timestamp.isascii() and timestamp.isdigit()) or not signature:
+    if not timestamp or not signature:
         raise Unauthorized("missing Slack signature or timestamp")
+    if _TIMESTAMP.fullmatch(timestamp) is None:
+        raise Unauthorized("malformed Slack request timestamp")
+    if not signature.isascii():  # the SDK's compare_digest raises on other strings
+        raise Unauthorized("malformed Slack signature")
     if abs(verifier.clock.now() - int(timestamp)) > WINDOW_SECONDS:
         raise Unauthorized("stale Slack request timestamp")
     try:
@@ -133,20 +151,31 @@ class SlackAdapter:
         signature or the body (bolt's logs both at INFO)."""
         verify_signature(self._verifier, headers, body)
 
-    async def dispatch(self, request: AsyncBoltRequest) -> BoltResponse:
-        """Bolt's answer to a verified request, given after the listener has run.
-
-        Requests of other kinds (shortcuts, modals, menus' options) are not Parley's: they
-        are answered 200 here, where bolt would answer 404 and log a warning. Bolt turns a
-        listener's exception into a 500 of its own; it is raised again here so that the
-        gateway answers as for any channel (503 when Redis is down: Slack redelivers)."""
-        kind = request.body.get("type")
-        if kind not in _BOLT_KINDS and "ssl_check" not in request.body:
-            if kind == "app_rate_limited":
-                _log.warning("Slack dropped events of workspace %s: the app went over the "
-                             "Events API's hourly limit", request.body.get("team_id"))
+    def parse(self, headers: Mapping[str, str], body: bytes) -> AsyncBoltRequest | None:
+        """The bolt request for a verified body, or ``None`` if it is not Parley's to take
+        (shortcuts, modals, menus, unknown events: answered 200 by ``dispatch``, where
+        bolt would answer 404 and log a warning); ``BadRequest`` if it is malformed."""
+        lowered = {k.lower(): v for k, v in headers.items()}
+        payload = decode_request(body, lowered.get("content-type", ""))
+        if isinstance(payload, Skipped):
+            if payload.warn:
+                _log.warning("%s", payload.reason)
             else:
-                _log.debug("skipped Slack request of type %r", kind)
+                _log.debug("skipped Slack request: %s", payload.reason)
+            return None
+        kept = {name: value for name, value in lowered.items()
+                if name.startswith("x-slack-retry-")}
+        return AsyncBoltRequest(body=as_bolt_body(payload),
+                                headers={**kept, "content-type": "application/json"})
+
+    async def dispatch(self, request: AsyncBoltRequest | None) -> BoltResponse:
+        """Bolt's answer to a parsed request, given after the listener has run (200 and
+        nothing else for ``None``, a request Parley skips).
+
+        Bolt turns a listener's exception into a 500 of its own; it is raised again here so
+        that the gateway answers as for any channel (503 when Redis is down: Slack
+        redelivers)."""
+        if request is None:
             return BoltResponse(status=200, body="")
         response = await self._bolt.async_dispatch(request)
         failure = request.context.get(_FAILURE)

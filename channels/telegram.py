@@ -67,7 +67,8 @@ def verify_secret(secret: str, headers: Mapping[str, str]) -> None:
     given = headers.get(SECRET_HEADER)
     if not given:
         raise Unauthorized(f"missing {SECRET_HEADER} header")
-    if not hmac.compare_digest(given.encode(errors="replace"), secret.encode()):
+    # "surrogatepass": undecodable header bytes (kept as surrogates) match no secret.
+    if not hmac.compare_digest(given.encode("utf-8", "surrogatepass"), secret.encode()):
         raise Unauthorized(f"wrong {SECRET_HEADER}")
 
 
@@ -84,6 +85,7 @@ class TelegramAdapter:
         self._now = now
 
     def verify(self, headers: Mapping[str, str], body: bytes = b"") -> None:
+        """The secret is a header: checked before the body is read (``body`` is unused)."""
         verify_secret(self._secret, headers)
 
     def parse(self, body: bytes) -> TelegramUpdate:

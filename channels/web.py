@@ -5,6 +5,10 @@ Inbound: ``POST /channels/web/messages`` with JSON ``{"conversation_id", "user_i
 "message_id", "text"}`` (or ``"payload"`` for a pressed button instead of ``text``),
 authenticated by ``X-Parley-Signature: v1=<hex HMAC-SHA256(secret, "<timestamp>.<body>")>``
 and ``X-Parley-Timestamp`` within the replay window, or by ``Authorization: Bearer``.
+What the headers alone can settle is settled before the body is read (``verify_headers``):
+a bearer token entirely, a signature's form and its timestamp's freshness; the HMAC needs
+the body (``verify``). Header values are compared as given, never decoded, so no client
+bytes can make a check raise anything but ``Unauthorized``.
 Outbound: a JSON POST to the callback URL, signed the same way, with a delivery id that
 stays the same across retries (``X-Parley-Delivery-Id``).
 """
@@ -13,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -24,11 +29,15 @@ from channels.errors import BadRequest, PermanentSendError, TransientSendError, 
 from channels.identifiers import MAX_ID_LENGTH, is_valid_id
 from channels.models import InboundMessage, OutboundMessage
 
-__all__ = ["WebAdapter", "delivery_id", "sign", "verify_signature"]
+__all__ = ["WebAdapter", "delivery_id", "sign", "verify_signature", "verify_signed_headers"]
 
 SIGNATURE_HEADER = "X-Parley-Signature"
 TIMESTAMP_HEADER = "X-Parley-Timestamp"
 DELIVERY_HEADER = "X-Parley-Delivery-Id"
+# ASCII digits only (``str.isdigit`` also takes "²", which ``int`` refuses), and few enough
+# of them for ``int`` (it refuses over 4300): Unix seconds have 10 until the year 2286.
+_TIMESTAMP = re.compile(r"[0-9]{1,12}")
+_SIGNATURE = re.compile(r"v1=[0-9a-f]{64}")
 
 
 class _WebMessage(msgspec.Struct, forbid_unknown_fields=True):
@@ -48,16 +57,29 @@ def sign(secret: str, timestamp: str, body: bytes) -> str:
     return f"v1={mac.hexdigest()}"
 
 
+def verify_signed_headers(headers: Mapping[str, str], *, window: int,
+                          now: Callable[[], float] = time.time) -> None:
+    """Raise ``Unauthorized`` unless the headers carry a well-formed signature and a
+    timestamp within ``window`` seconds of ``now``: all a signature's check needs but
+    the body."""
+    timestamp = headers.get(TIMESTAMP_HEADER, "")
+    given = headers.get(SIGNATURE_HEADER, "")
+    if not given or not timestamp:
+        raise Unauthorized("missing signature or timestamp")
+    if _TIMESTAMP.fullmatch(timestamp) is None:
+        raise Unauthorized("malformed timestamp")
+    if _SIGNATURE.fullmatch(given) is None:
+        raise Unauthorized("malformed signature")
+    if abs(now() - int(timestamp)) > window:
+        raise Unauthorized("stale timestamp")
+
+
 def verify_signature(secret: str, headers: Mapping[str, str], body: bytes, *,
                      window: int, now: Callable[[], float] = time.time) -> None:
     """Raise ``Unauthorized`` unless the signature is right and the timestamp fresh."""
-    timestamp = headers.get(TIMESTAMP_HEADER, "")
-    given = headers.get(SIGNATURE_HEADER, "")
-    if not timestamp.isdigit() or not given:
-        raise Unauthorized("missing signature or timestamp")
-    if abs(now() - int(timestamp)) > window:
-        raise Unauthorized("stale timestamp")
-    if not hmac.compare_digest(sign(secret, timestamp, body), given):
+    verify_signed_headers(headers, window=window, now=now)
+    expected = sign(secret, headers[TIMESTAMP_HEADER], body)
+    if not hmac.compare_digest(expected, headers[SIGNATURE_HEADER]):  # both ASCII, checked
         raise Unauthorized("bad signature")
 
 
@@ -74,15 +96,28 @@ class WebAdapter:
         self._session = session
         self._now = now
 
+    def verify_headers(self, headers: Mapping[str, str]) -> None:
+        """Raise ``Unauthorized`` unless the headers carry the right bearer token, or a
+        well-formed and fresh signature (whose HMAC ``verify`` checks with the body)."""
+        if self._secret and headers.get(SIGNATURE_HEADER):
+            verify_signed_headers(headers, window=self._window, now=self._now)
+        elif not self._bearer_matches(headers):
+            raise Unauthorized("missing or wrong credentials")
+
     def verify(self, headers: Mapping[str, str], body: bytes) -> None:
         if self._secret and headers.get(SIGNATURE_HEADER):
             verify_signature(self._secret, headers, body, window=self._window, now=self._now)
-            return
+        elif not self._bearer_matches(headers):
+            raise Unauthorized("missing or wrong credentials")
+
+    def _bearer_matches(self, headers: Mapping[str, str]) -> bool:
         auth = headers.get("Authorization", "")
-        if self._token and auth.startswith("Bearer ") and hmac.compare_digest(
-                auth[7:].encode(), self._token.encode()):
-            return
-        raise Unauthorized("missing or wrong credentials")
+        if not (self._token and auth.startswith("Bearer ")):
+            return False
+        # "surrogatepass": a header's undecodable bytes (aiohttp keeps them as surrogates)
+        # encode to bytes no valid token has, instead of raising.
+        given = auth[7:].encode("utf-8", "surrogatepass")
+        return hmac.compare_digest(given, self._token.encode())
 
     def parse(self, body: bytes) -> list[InboundMessage]:
         try:
@@ -91,6 +126,8 @@ class WebAdapter:
             raise BadRequest(f"invalid message: {exc}") from exc
         except msgspec.DecodeError as exc:
             raise BadRequest("the body is not valid JSON") from exc
+        except RecursionError as exc:
+            raise BadRequest("the body is nested too deeply") from exc
         if (data.text is None) == (data.payload is None):
             raise BadRequest("give exactly one of 'text' and 'payload'")
         for name in ("conversation_id", "user_id", "message_id"):

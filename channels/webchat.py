@@ -19,7 +19,7 @@ session id as its message id, which no client message can have.
 from __future__ import annotations
 
 import time
-from typing import Annotated, Literal
+from typing import Annotated, Literal, TypeVar
 
 import msgspec
 
@@ -35,12 +35,20 @@ __all__ = ["CHANNEL", "Hello", "MessageFrame", "conversation_of",
 CHANNEL = "webchat"
 ACCOUNT = "browser"
 MAX_TEXT = 4000
+# A frame sequence on the wire: never negative, within what Redis scores and JSON numbers
+# hold exactly, and a whole number (``7.0`` is one: JSON knows no int/float divide).
+_SeqNumber = Annotated[float, msgspec.Meta(ge=0, le=2**53)]
 _SEQ_MARKER = -987654321987654321  # where a frame's ``seq`` goes (an outbox script sets it)
 
 
-class Hello(msgspec.Struct, tag="hello", forbid_unknown_fields=True):
+class Hello(msgspec.Struct, frozen=True):
     token: str
     after: int = 0
+
+
+class _HelloFrame(msgspec.Struct, tag="hello", forbid_unknown_fields=True):
+    token: str
+    after: _SeqNumber = 0
 
 
 class MessageFrame(msgspec.Struct, tag="message", forbid_unknown_fields=True):
@@ -64,56 +72,59 @@ class _SessionBody(msgspec.Struct, forbid_unknown_fields=True):
 
 class _PollBody(msgspec.Struct, forbid_unknown_fields=True):
     token: str
-    after: Annotated[int, msgspec.Meta(ge=0)] = 0
+    after: _SeqNumber = 0
 
 
-_hello = msgspec.json.Decoder(Hello)
+_hello = msgspec.json.Decoder(_HelloFrame)
 _frame = msgspec.json.Decoder(MessageFrame)
 _send = msgspec.json.Decoder(_SendBody)
 _poll = msgspec.json.Decoder(_PollBody)
 _session = msgspec.json.Decoder(_SessionBody)
+_T = TypeVar("_T")
+
+
+def _decoded(decoder: msgspec.json.Decoder[_T], raw: str | bytes, what: str) -> _T:
+    """``raw`` decoded, or ``BadRequest`` naming ``what``: whatever the bytes, the
+    decoders below answer a frame or ``BadRequest`` (and nothing else)."""
+    try:
+        return decoder.decode(raw)
+    except msgspec.DecodeError as exc:  # ValidationError is a DecodeError
+        raise BadRequest(f"{what}: {exc}") from exc
+    except RecursionError as exc:  # msgspec's nesting limit, even in a skipped value
+        raise BadRequest(f"{what}: nested too deeply") from exc
 
 
 def decode_hello(raw: str | bytes) -> Hello:
-    try:
-        return _hello.decode(raw)
-    except msgspec.DecodeError as exc:  # ValidationError is a DecodeError
-        raise BadRequest(f"the first frame must be a hello: {exc}") from exc
+    frame = _decoded(_hello, raw, "the first frame must be a hello")
+    return Hello(frame.token, _whole(frame.after, "the first frame must be a hello"))
 
 
 def decode_message(raw: str | bytes) -> MessageFrame:
-    try:
-        frame = _frame.decode(raw)
-    except msgspec.DecodeError as exc:
-        raise BadRequest(f"invalid message frame: {exc}") from exc
-    return _checked(frame)
+    return _checked(_decoded(_frame, raw, "invalid message frame"))
 
 
 def decode_send(raw: bytes) -> tuple[str, MessageFrame]:
     """The long-poll transport's ``POST /channels/web/send`` body: (token, message)."""
-    try:
-        body = _send.decode(raw)
-    except msgspec.DecodeError as exc:
-        raise BadRequest(f"invalid message: {exc}") from exc
+    body = _decoded(_send, raw, "invalid message")
     return body.token, _checked(MessageFrame(id=body.id, text=body.text,
                                              payload=body.payload, title=body.title))
 
 
 def decode_session(raw: bytes) -> str | None:
     """``POST /channels/web/session``'s body: the browser's current token, if any."""
-    try:
-        return _session.decode(raw or b"{}").token
-    except msgspec.DecodeError as exc:
-        raise BadRequest(f"invalid session request: {exc}") from exc
+    return _decoded(_session, raw or b"{}", "invalid session request").token
 
 
 def decode_poll(raw: bytes) -> tuple[str, int]:
     """The long-poll transport's ``POST /channels/web/poll`` body: (token, last seq seen)."""
-    try:
-        body = _poll.decode(raw)
-    except msgspec.DecodeError as exc:
-        raise BadRequest(f"invalid poll: {exc}") from exc
-    return body.token, body.after
+    body = _decoded(_poll, raw, "invalid poll")
+    return body.token, _whole(body.after, "invalid poll")
+
+
+def _whole(after: float, what: str) -> int:
+    if not float(after).is_integer():
+        raise BadRequest(f"{what}: 'after' must be a whole number")
+    return int(after)
 
 
 def _checked(frame: MessageFrame) -> MessageFrame:

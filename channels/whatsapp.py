@@ -6,7 +6,9 @@ called (the *public* one, whatever a proxy makes of it) and the form's fields; t
 ``RequestValidator`` checks it. ``MessageSid`` is the dedupe key; ``NumMedia`` /
 ``MediaUrl<n>`` / ``MediaContentType<n>`` become attachments; a template's quick-reply
 button arrives as ``ButtonPayload``. Delivery reports arrive the same way at the status
-callback URL and become ``StatusReport`` values.
+callback URL and become ``StatusReport`` values. Numbers in a form (``NumMedia``,
+``ErrorCode``) are ASCII digits or the request is malformed (``BadRequest``): ``str.isdigit``
+would take "²", which ``int`` refuses.
 
 Outbound: one ``messages.create_async`` call per reply (the SDK's aiohttp client, never
 the blocking one) from and to ``whatsapp:`` addresses, with a status callback. Twilio error
@@ -52,6 +54,8 @@ STATUS_RANK = {"accepted": 0, "scheduled": 0, "queued": 0, "sending": 1, "sent":
                "delivered": 3, "read": 4, "failed": 5, "undelivered": 5, "canceled": 5}
 MAX_MEDIA = 10  # Twilio delivers at most ten media per message
 _SID = re.compile(r"(SM|MM)[0-9a-fA-F]{32}")
+_MEDIA_COUNT = re.compile(r"[0-9]{1,3}")
+_ERROR_CODE = re.compile(r"[0-9]{1,9}")
 _NUMBER = re.compile(r"whatsapp:(\+[1-9][0-9]{6,14})")
 _RAW_FIELDS = ("MessageType", "ProfileName", "WaId", "NumMedia", "ButtonText")
 _log = logging.getLogger("parley.channels.whatsapp")
@@ -115,7 +119,12 @@ class WhatsAppAdapter:
         signature = headers.get(SIGNATURE_HEADER, "")
         if not signature:
             raise Unauthorized(f"missing {SIGNATURE_HEADER}")
-        if not self._validator.validate(url, parse_form(body), signature):
+        form = parse_form(body)
+        try:
+            valid = self._validator.validate(url, form, signature)
+        except (ValueError, UnicodeError) as exc:  # a URL or query the SDK cannot encode
+            raise Unauthorized(f"bad {SIGNATURE_HEADER}") from exc
+        if not valid:
             raise Unauthorized(f"bad {SIGNATURE_HEADER}")
 
     def parse(self, body: bytes) -> list[InboundMessage]:
@@ -153,8 +162,10 @@ class WhatsAppAdapter:
             _log.debug("skipped status %r of %s", status, sid)
             return None
         code = form.get("ErrorCode", "")
+        if code and _ERROR_CODE.fullmatch(code) is None:
+            raise BadRequest("ErrorCode must be a whole number")
         return StatusReport(sid=sid, status=status,
-                            error_code=int(code) if code.isdigit() else None,
+                            error_code=int(code) if code else None,
                             error_message=form.get("ErrorMessage", "")[:200],
                             business=_number(form, "From", strict=False),
                             person=_number(form, "To", strict=False))
@@ -231,8 +242,8 @@ def _number(form: MultiDict[str], name: str, *, strict: bool = True) -> str:
 
 def _attachments(form: MultiDict[str]) -> tuple[Attachment, ...]:
     raw = form.get("NumMedia", "0") or "0"
-    if not raw.isdigit():
-        raise BadRequest("NumMedia must be a whole number")
+    if _MEDIA_COUNT.fullmatch(raw) is None:
+        raise BadRequest("NumMedia must be a whole number below 1000")
     count = min(int(raw), MAX_MEDIA)
     found = []
     for n in range(count):

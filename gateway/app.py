@@ -13,12 +13,14 @@ import logging
 import os
 import secrets
 import socket
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import aiohttp
 import redis.asyncio as aioredis
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from channels.errors import BadRequest, Unauthorized, Unavailable
 from channels.web import WebAdapter
@@ -37,13 +39,24 @@ from gateway.app_keys import (
     SESSIONS,
     SETTINGS,
     SOCKETS,
+    SWEEPER,
     WEB,
 )
+from gateway.client_limits import setup_client_limits
 from gateway.dispatcher import OutboundDispatcher, Sender
-from gateway.ingress import Ingress, status
+from gateway.ingress import ConversationFlooded, Ingress, status
 from gateway.metrics import GatewayMetrics
+from gateway.request_errors import (
+    malformed_http,
+    refuse_from_headers,
+    refused,
+    setup_request_errors,
+    unexpected,
+)
+from gateway.request_limits import bounded_body, server_args
 from gateway.settings import GatewaySettings
 from gateway.slack_routes import add_slack_channel
+from gateway.sweeper import InboxSweeper
 from gateway.telegram_routes import add_telegram_channel
 from gateway.webchat_hub import LiveHub
 from gateway.webchat_outbox import WebchatOutbox
@@ -59,12 +72,39 @@ OPENAPI = Path(__file__).with_name("openapi.json")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
+class _OncePerWhile:
+    """One log line every ``seconds`` for a condition that floods while it lasts (Redis
+    down: every request says so), with how many were not logged in between."""
+
+    def __init__(self, seconds: float = 10.0) -> None:
+        self._seconds, self._last, self._since = seconds, -seconds, 0
+
+    def note(self, line: str) -> None:
+        now = time.monotonic()
+        if now - self._last < self._seconds:
+            self._since += 1
+            return
+        more = f" (and {self._since} more since the last such line)" if self._since else ""
+        self._last, self._since = now, 0
+        _log.error("%s%s", line, more)
+
+
+_REDIS_DOWN = _OncePerWhile()
+
+
 def create_app(settings: GatewaySettings) -> web.Application:
-    app = web.Application(client_max_size=settings.max_body_bytes, middlewares=[_json_errors])
+    # bounded_body: the body read within its deadline and size (gateway/request_limits.py);
+    # handler_args: the header deadline.
+    app = web.Application(client_max_size=settings.max_body_bytes,
+                          middlewares=[_json_errors, bounded_body],
+                          handler_args=server_args(settings.limits))
     app[SETTINGS] = settings
+    # Strangers refused from their headers, before the body is read; one log line a minute.
+    setup_request_errors(app, header_checks={"/channels/web/messages": _web_credentials})
     app[METRICS] = GatewayMetrics()
     app[SENDERS], app[PACERS] = {}, {}
     app.cleanup_ctx.append(_redis_and_channels)
+    setup_client_limits(app)  # rate limits on Redis, the socket cap
     # Each adds its routes, and a start-up step (after Redis, before the dispatcher) that
     # puts its sender into app[SENDERS]; an unconfigured channel adds nothing.
     for add_channel in (add_slack_channel, add_telegram_channel, add_whatsapp_channel):
@@ -131,7 +171,7 @@ async def _redis_and_channels(app: web.Application) -> AsyncIterator[None]:
     yield
     await hub.aclose()
     await session.close()
-    await client.aclose()
+    await client.aclose(close_connection_pool=True)
 
 
 def _session_secret(settings: GatewaySettings) -> str:
@@ -144,43 +184,61 @@ def _session_secret(settings: GatewaySettings) -> str:
 
 
 async def _dispatcher(app: web.Application) -> AsyncIterator[None]:
+    """The outbound dispatcher and the inbox sweep: the gateway's two background loops,
+    both supervised (they restart on errors and say so in ``/readyz``)."""
     settings = app[SETTINGS]
     channel_senders = app[SENDERS]
     senders: dict[str, Sender] = {"web": app[WEB], CHANNEL: app[OUTBOX], **channel_senders}
+    consumer = f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
     dispatcher = OutboundDispatcher(
-        app[REDIS], senders,
-        consumer=f"{socket.gethostname()}-{os.getpid()}",
+        app[REDIS], senders, consumer=consumer,
         retry=RetryPolicy(attempts=settings.callback_attempts, initial_backoff=0.2,
                           max_backoff=5.0, jitter=0.1),
         metrics=app[METRICS], claim_idle_ms=settings.claim_idle_seconds * 1000,
         pacers=app[PACERS])
+    sweeper = InboxSweeper(app[REDIS], owner=consumer)
     await dispatcher.start()
-    app[DISPATCHER] = dispatcher
+    await sweeper.start()
+    app[DISPATCHER], app[SWEEPER] = dispatcher, sweeper
     yield
+    await sweeper.aclose()
     await dispatcher.aclose()
 
 
 @web.middleware
 async def _json_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Every error as a JSON body (``gateway.request_errors``): a refusal's own headers kept
+    (405's ``Allow``), malformed requests logged once per client a minute, an unforeseen
+    exception in a channel's parsing a 400, infrastructure down a 503 with Retry-After."""
     try:
+        refuse_from_headers(request)  # first: later middlewares read the body
         return await handler(request)
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
-        return web.json_response({"error": exc.reason}, status=exc.status)
+        return refused(request, exc.status, exc.reason, exc.headers)
     except Unauthorized as exc:
-        return web.json_response({"error": str(exc)}, status=401)
+        return refused(request, 401, str(exc))
     except BadRequest as exc:
-        return web.json_response({"error": str(exc)}, status=400)
+        return refused(request, 400, str(exc))
+    except HttpProcessingError as exc:  # the body broke HTTP's framing as it was read
+        return malformed_http(request, exc)
+    except ConversationFlooded:
+        return web.json_response(
+            {"error": "this conversation has too many messages waiting for an answer; send "
+                      "this one again once the answers came (PARLEY_MAX_UNSERVED)"},
+            status=429, headers={"Retry-After": "2"})
     except Unavailable as exc:
         _log.error("%s not handled, a platform API is unavailable: %s", request.path, exc)
         return web.json_response({"error": "temporarily unavailable, retry later"},
                                  status=503, headers={"Retry-After": "5"})
     except (aioredis.RedisError, OSError) as exc:
         # Not the client's fault, and not acknowledged: the platform will retry.
-        _log.error("Redis unavailable while handling %s: %s", request.path, exc)
+        _REDIS_DOWN.note(f"Redis unavailable while handling requests ({request.path}): {exc}")
         return web.json_response({"error": "temporarily unavailable, retry later"},
                                  status=503, headers={"Retry-After": "1"})
+    except Exception as exc:  # the last line: nothing a client sends is a traceback's 500
+        return unexpected(request, exc)
 
 
 async def _healthz(request: web.Request) -> web.Response:
@@ -188,7 +246,11 @@ async def _healthz(request: web.Request) -> web.Response:
 
 
 async def _readyz(request: web.Request) -> web.Response:
-    checks = {"redis": False, "worker": False}
+    """Ready when Redis answers, a worker with a loaded bot is alive, and the gateway's
+    dispatcher and inbox sweep are running; the body says which part is not."""
+    checks = {"redis": False, "worker": False,
+              "dispatcher": request.app[DISPATCHER].healthy,
+              "sweeper": request.app[SWEEPER].healthy}
     try:
         client = request.app[REDIS]
         checks["redis"] = bool(await client.ping())
@@ -209,13 +271,20 @@ async def _openapi(request: web.Request) -> web.Response:
     return web.json_response(json.loads(OPENAPI.read_text(encoding="utf-8")))
 
 
+def _web_credentials(request: web.Request) -> None:
+    """The website webhook's credentials from its headers alone (run before the body is
+    read): a bearer token entirely, a signature's form and age (its HMAC needs the body)."""
+    request.app[WEB].verify_headers(request.headers)
+
+
 async def _web_messages(request: web.Request) -> web.Response:
-    body = await request.read()
+    body = await request.read()  # a stranger never gets here: _web_credentials ran first
     adapter = request.app[WEB]
     adapter.verify(request.headers, body)
     results = []
     for message in adapter.parse(body):
-        sequence = await request.app[INGRESS].accept(message)
+        sequence = await request.app[INGRESS].accept(
+            message, cap=request.app[SETTINGS].max_unserved)
         results.append({"message_id": message.message_id, "status": status(sequence),
                         "sequence": sequence})
     return web.json_response(results[0] if len(results) == 1 else results, status=202)

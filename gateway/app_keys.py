@@ -13,17 +13,19 @@ from gateway.ingress import Ingress
 from gateway.metrics import GatewayMetrics
 from gateway.send_pacing import SendPacer
 from gateway.settings import GatewaySettings
+from gateway.sweeper import InboxSweeper
 from gateway.webchat_hub import LiveHub
 from gateway.webchat_outbox import WebchatOutbox
 
 __all__ = ["DISPATCHER", "HTTP", "HUB", "INGRESS", "METRICS", "OUTBOX", "PACERS", "REDIS",
-           "SENDERS", "SESSIONS", "SETTINGS", "SOCKETS", "WEB"]
+           "SENDERS", "SESSIONS", "SETTINGS", "SOCKETS", "SWEEPER", "WEB"]
 
 SETTINGS = web.AppKey("settings", GatewaySettings)
 REDIS = web.AppKey("redis", aioredis.Redis)
 INGRESS = web.AppKey("ingress", Ingress)
 WEB = web.AppKey("web_adapter", WebAdapter)
 DISPATCHER = web.AppKey("dispatcher", OutboundDispatcher)
+SWEEPER = web.AppKey("sweeper", InboxSweeper)
 METRICS = web.AppKey("metrics", GatewayMetrics)
 SESSIONS = web.AppKey("sessions", SessionSigner)
 OUTBOX = web.AppKey("outbox", WebchatOutbox)

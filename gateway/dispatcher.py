@@ -1,15 +1,23 @@
 """The outbound dispatcher: replies from the workers' stream to the channels.
 
-It reads ``parley:outbound`` as a member of a Redis consumer group and acknowledges an
-entry (``XACK``) only after the channel accepted it, so a gateway that dies mid-delivery
-leaves its entries pending; every dispatcher periodically claims entries idle longer than
-``claim_idle_ms`` (``XAUTOCLAIM``) and delivers them. A conversation's replies go out one
-at a time, in stream order. Failed sends are retried by ``RetryPolicy`` (transient errors
-only, ``Retry-After`` honoured, bounded, at most ``per_channel_limit`` sends in flight per
-channel, each send paced by the channel's ``SendPacer`` if it has one); what still fails
-goes to the dead-letter stream ``parley:outbound:dead`` with a log line and the
-``parley_replies_dead_lettered`` metric. All delivery tasks belong to one ``TaskGroup``:
-``aclose`` stops reading and waits for them (the flush on shutdown).
+It reads ``parley:outbound`` as a member of a Redis consumer group and hands each entry to
+its conversation's lane (``gateway.delivery``: in order across gateways, each once,
+acknowledged only after the channel accepted it or it was given up on). Around that:
+
+- **Supervision.** The reading runs under a supervisor: whatever stops it (Redis gone, a
+  stale pooled connection, a bug) is logged, counted (``parley_dispatcher_restarts``) and
+  the reading restarted with backoff; ``healthy`` is false meanwhile (``/readyz`` says
+  so). Lanes are separate tasks, so neither a failed delivery nor a failed read takes
+  the other down.
+- **Who holds what.** Each dispatcher keeps a heartbeat key (``alive_seconds``). Every
+  ``claim_interval`` seconds it takes over at once the pending entries of group members
+  whose heartbeat has expired (a killed gateway: its conversations wait at most about
+  ``alive_seconds``), and, as a backstop, entries idle longer than ``claim_idle_ms``
+  (``XAUTOCLAIM``). It keeps the entries it holds from looking idle (``XCLAIM JUSTID``
+  every third of ``claim_idle_ms``) and never takes its own held entries a second time.
+- **Stopping.** ``aclose`` stops reading, lets the lanes deliver what they hold for up to
+  ``flush_seconds``, then gives up the rest (left pending) and deletes its heartbeat so
+  another gateway takes them over at once.
 """
 
 from __future__ import annotations
@@ -17,30 +25,25 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 from collections.abc import Mapping
-from typing import Any, Protocol, cast
+from typing import Any, cast
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError, ResponseError
 
-from channels.errors import PermanentSendError, TransientSendError
-from channels.models import OutboundMessage, decode_outbound
+from gateway.delivery import GROUP, Lane, LaneRunner, Sender, held_entry
 from gateway.metrics import GatewayMetrics
 from gateway.send_pacing import SendPacer
 from integrations.policy import RetryPolicy
-from workers.bus import OUTBOUND_STREAM
+from workers.bus import DEAD_LETTER_STREAM, OUTBOUND_STREAM
 
-__all__ = ["DEAD_LETTER_STREAM", "OutboundDispatcher"]
+__all__ = ["DEAD_LETTER_STREAM", "GROUP", "OutboundDispatcher", "Sender", "alive_key"]
 
-DEAD_LETTER_STREAM = "parley:outbound:dead"
-GROUP = "parley-dispatchers"
-MAX_RETRY_AFTER = 300.0  # seconds; a longer Retry-After is cut to this
 _log = logging.getLogger("parley.gateway.dispatcher")
 
 
-class Sender(Protocol):
-    async def send(self, message: OutboundMessage) -> None: ...
+def alive_key(consumer: str) -> str:
+    return f"parley:dispatchers:alive:{consumer}"
 
 
 class OutboundDispatcher:
@@ -48,24 +51,74 @@ class OutboundDispatcher:
                  consumer: str, retry: RetryPolicy, metrics: GatewayMetrics,
                  claim_idle_ms: int = 30_000, block_ms: int = 1000,
                  per_channel_limit: int = 32,
-                 pacers: Mapping[str, SendPacer] | None = None) -> None:
+                 pacers: Mapping[str, SendPacer] | None = None,
+                 alive_seconds: float = 6.0, claim_interval: float = 2.0,
+                 flush_seconds: float = 10.0) -> None:
         self._redis = client
-        self._senders = senders
-        self._pacers = dict(pacers or {})
         self._consumer = consumer
-        self._retry = retry
         self._claim_idle_ms = claim_idle_ms
         self._block_ms = block_ms
-        self._locks: dict[str, asyncio.Lock] = {}
-        # At most this many sends in flight per channel: a slow site is not flooded.
-        self._limits = {name: asyncio.Semaphore(per_channel_limit) for name in senders}
         self._metrics = metrics
+        self._alive_ms = int(alive_seconds * 1000)
+        self._claim_interval = claim_interval
+        self._flush_seconds = flush_seconds
         self._stopping = asyncio.Event()
-        self._runner: asyncio.Task[None] | None = None
+        self._lanes: dict[str, Lane] = {}
+        self._held: set[bytes] = set()
+        self._runner = LaneRunner(client, senders, retry=retry, metrics=metrics,
+                                  per_channel_limit=per_channel_limit, pacers=dict(pacers or {}),
+                                  touch=self._touch, stopping=self._stopping)
+        self._supervisor: asyncio.Task[None] | None = None
+        self.healthy = False
+
+    # --- life ---------------------------------------------------------------------------
 
     async def start(self) -> None:
         await self._ensure_group()
-        self._runner = asyncio.create_task(self._run(), name="outbound-dispatcher")
+        await self._beat()
+        self._supervisor = asyncio.create_task(self._supervise(), name="outbound-dispatcher")
+
+    async def aclose(self) -> None:
+        """Stop reading; let the lanes finish for up to ``flush_seconds``; hand over."""
+        self._stopping.set()
+        if self._supervisor is not None:
+            self._supervisor.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._supervisor
+        lanes = [lane.task for lane in self._lanes.values() if lane.task is not None]
+        if lanes:
+            _, late = await asyncio.wait(lanes, timeout=self._flush_seconds)
+            for task in late:
+                task.cancel()
+            await asyncio.gather(*late, return_exceptions=True)
+        self.healthy = False
+        with contextlib.suppress(RedisError, OSError):
+            await self._redis.delete(alive_key(self._consumer))
+
+    async def _supervise(self) -> None:
+        delay = 0.5
+        while not self._stopping.is_set():
+            try:
+                async with asyncio.TaskGroup() as group:
+                    group.create_task(self._read())
+                    group.create_task(self._keep_alive())
+                    group.create_task(self._claim())
+                delay = 0.5
+            except* Exception as errors:
+                self._stopped(errors.exceptions[0], delay)
+            else:
+                continue
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
+            with contextlib.suppress(RedisError, OSError):
+                await self._ensure_group()
+
+    def _stopped(self, error: BaseException, delay: float) -> None:
+        self.healthy = False
+        self._metrics.dispatcher_restarts.inc()
+        expected = isinstance(error, RedisError | OSError)
+        _log.error("outbound dispatcher stopped (%s: %s); restarting in %.1f s",
+                   type(error).__name__, error, delay, exc_info=None if expected else error)
 
     async def _ensure_group(self) -> None:
         try:
@@ -74,121 +127,119 @@ class OutboundDispatcher:
             if "BUSYGROUP" not in str(exc):
                 raise
 
-    async def aclose(self) -> None:
-        """Stop reading; wait for deliveries in flight."""
-        self._stopping.set()
-        if self._runner is not None:
-            await self._runner
+    # --- reading ------------------------------------------------------------------------
 
-    async def _run(self) -> None:
-        async with asyncio.TaskGroup() as deliveries:
-            while not self._stopping.is_set():
-                try:
-                    await self._read_until_stopped(deliveries)
-                except RedisError as exc:
-                    # Redis restarted, or the stream/group vanished: wait, re-create, go on.
-                    _log.error("outbound stream unavailable (%s); retrying in 1 s", exc)
-                    await asyncio.sleep(1)
-                    with contextlib.suppress(RedisError):
-                        await self._ensure_group()
-
-    async def _read_until_stopped(self, deliveries: asyncio.TaskGroup) -> None:
-        await self._schedule(deliveries, await self._own_pending())
-        next_claim = 0.0
-        loop = asyncio.get_running_loop()
+    async def _read(self) -> None:
+        await self._schedule(await self._own_pending())  # after a restart: what we already hold
         while not self._stopping.is_set():
-            if loop.time() >= next_claim:
-                await self._schedule(deliveries, await self._claim_idle())
-                next_claim = loop.time() + self._claim_idle_ms / 2000
             entries = cast(list[Any], await self._redis.xreadgroup(
                 GROUP, self._consumer, {OUTBOUND_STREAM: ">"}, count=100,
                 block=self._block_ms))
-            for _, items in entries:
-                await self._schedule(deliveries, items)
+            self.healthy = True
+            for _, items in entries or ():
+                await self._schedule(items)
 
     async def _own_pending(self) -> list[Any]:
         entries = cast(list[Any], await self._redis.xreadgroup(
             GROUP, self._consumer, {OUTBOUND_STREAM: "0"}, count=1000))
-        return [item for _, items in entries for item in items]
+        return [item for _, items in entries or () for item in items]
 
-    async def _claim_idle(self) -> list[Any]:
-        result = await self._redis.xautoclaim(OUTBOUND_STREAM, GROUP, self._consumer,
-                                              min_idle_time=self._claim_idle_ms, count=100)
-        return list(result[1])
-
-    async def _schedule(self, group: asyncio.TaskGroup, items: list[Any]) -> None:
+    async def _schedule(self, items: list[Any]) -> None:
+        deleted = []
         for entry_id, fields in items:
-            if not fields:  # deleted meanwhile
-                await self._redis.xack(OUTBOUND_STREAM, GROUP, entry_id)
+            if entry_id in self._held:
+                continue  # ours already (a claim or a resync saw it again)
+            if not fields:  # deleted from the stream meanwhile: nothing to send
+                deleted.append(entry_id)
                 continue
-            message = decode_outbound(fields[b"message"])
-            lock = self._locks.setdefault(message.conversation_id, asyncio.Lock())
-            group.create_task(self._deliver_in_turn(lock, entry_id, message))
+            entry = held_entry(entry_id, fields)
+            lane = self._lanes.setdefault(entry.conversation_id, Lane())
+            lane.entries[entry_id] = entry
+            self._held.add(entry_id)
+            if lane.task is None:
+                lane.task = asyncio.create_task(self._run_lane(entry.conversation_id, lane),
+                                                name=f"lane {entry.conversation_id}")
+        if deleted:
+            await self._redis.xack(OUTBOUND_STREAM, GROUP, *deleted)
 
-    async def _deliver_in_turn(self, lock: asyncio.Lock, entry_id: bytes,
-                               message: OutboundMessage) -> None:
+    async def _run_lane(self, cid: str, lane: Lane) -> None:
+        try:
+            await self._runner.run(cid, lane)
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # a bug: its entries stay pending, found again by the resync
+            _log.exception("delivery lane of conversation %s failed", cid)
+        finally:
+            self._held.difference_update(lane.entries)
+            lane.entries.clear()
+            if self._lanes.get(cid) is lane:
+                del self._lanes[cid]
+
+    # --- who holds what -----------------------------------------------------------------
+
+    async def _beat(self) -> None:
+        await self._redis.set(alive_key(self._consumer), "1", px=self._alive_ms)
+
+    async def _keep_alive(self) -> None:
+        """The heartbeat, and the touch of every held entry every third of the idle time
+        after which another dispatcher would take it."""
         loop = asyncio.get_running_loop()
-        queued = loop.time()
-        async with lock:  # FIFO: a conversation's replies leave in stream order
-            if loop.time() - queued > 1.0:
-                await self._touch(entry_id)
-            await self._deliver(entry_id, message)
+        next_touch = loop.time()
+        while not self._stopping.is_set():
+            await self._beat()
+            if loop.time() >= next_touch:
+                held: list[Any] = list(self._held)
+                for start in range(0, len(held), 500):
+                    await self._redis.xclaim(OUTBOUND_STREAM, GROUP, self._consumer,
+                                             min_idle_time=0, message_ids=held[start:start + 500],
+                                             justid=True)
+                next_touch = loop.time() + self._claim_idle_ms / 3000
+            await asyncio.sleep(self._alive_ms / 3000)
 
     async def _touch(self, entry_id: bytes) -> None:
-        """Reset the entry's idle time: this live dispatcher is still on it, and another
-        one's ``XAUTOCLAIM`` must not take it over and deliver it a second time."""
-        await self._redis.xclaim(OUTBOUND_STREAM, GROUP, self._consumer, min_idle_time=0,
-                                 message_ids=[entry_id], justid=True)
+        """Reset one entry's idle time (a long retry or pacing wait is still ours)."""
+        with contextlib.suppress(RedisError, OSError):
+            await self._redis.xclaim(OUTBOUND_STREAM, GROUP, self._consumer, min_idle_time=0,
+                                     message_ids=[cast(Any, entry_id)], justid=True)
 
-    async def _deliver(self, entry_id: bytes, message: OutboundMessage) -> None:
-        sender = self._senders.get(message.channel)
-        reason = f"no sender for channel {message.channel!r}"
-        for attempt in range(1, self._retry.attempts + 1):
-            if sender is None:
-                break
-            if attempt > 1:
-                await self._touch(entry_id)
-            await self._pace(entry_id, message)
-            try:
-                async with self._limits[message.channel]:
-                    await sender.send(message)
-            except PermanentSendError as exc:
-                reason = str(exc)
-                break
-            except TransientSendError as exc:
-                reason = str(exc)
-                if attempt < self._retry.attempts:
-                    self._metrics.send_retries.labels(message.channel).inc()
-                    await asyncio.sleep(self._backoff(attempt, exc.retry_after))
+    async def _claim(self) -> None:
+        rounds = 0
+        while not self._stopping.is_set():
+            await self._take_over_the_dead()
+            claimed = await self._redis.xautoclaim(OUTBOUND_STREAM, GROUP, self._consumer,
+                                                   min_idle_time=self._claim_idle_ms, count=100)
+            fresh = [item for item in claimed[1] if item[0] not in self._held]
+            if fresh:
+                self._metrics.replies_claimed.labels("idle").inc(len(fresh))
+                await self._schedule(fresh)
+            rounds += 1
+            if rounds % 10 == 0:  # entries ours in Redis but in no lane (a lane's bug)
+                await self._schedule(await self._own_pending())
+            await asyncio.sleep(self._claim_interval)
+
+    async def _take_over_the_dead(self) -> None:
+        """Claim the pending entries of members without a heartbeat; forget the members."""
+        summary = await self._redis.xpending(OUTBOUND_STREAM, GROUP)
+        for member in summary.get("consumers") or ():
+            name = member["name"].decode() if isinstance(member["name"], bytes) \
+                else str(member["name"])
+            if name == self._consumer or await self._redis.exists(alive_key(name)):
                 continue
-            await self._redis.xack(OUTBOUND_STREAM, GROUP, entry_id)
-            self._metrics.delivered.labels(message.channel).inc()
-            return
-        await self._dead_letter(entry_id, message, reason)
-
-    async def _pace(self, entry_id: bytes, message: OutboundMessage) -> None:
-        pacer = self._pacers.get(message.channel)
-        if pacer is None:
-            return
-        loop = asyncio.get_running_loop()
-        started = loop.time()
-        await pacer.wait(message)
-        if loop.time() - started > 1.0:
-            await self._touch(entry_id)
-
-    def _backoff(self, attempt: int, retry_after: float | None) -> float:
-        if retry_after is not None:  # the receiver said when: wait that long (bounded)
-            return min(retry_after, MAX_RETRY_AFTER)
-        delay = self._retry.initial_backoff * 2 ** (attempt - 1)
-        return float(min(delay + random.uniform(0, self._retry.jitter), self._retry.max_backoff))
-
-    async def _dead_letter(self, entry_id: bytes, message: OutboundMessage, reason: str) -> None:
-        async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.xadd(DEAD_LETTER_STREAM, {"entry": entry_id, "reason": reason,
-                                           "conversation_id": message.conversation_id,
-                                           "sequence": message.sequence})
-            pipe.xack(OUTBOUND_STREAM, GROUP, entry_id)
-            await pipe.execute()
-        self._metrics.dead_lettered.labels(message.channel).inc()
-        _log.error("reply %s of conversation %s dead-lettered: %s", entry_id.decode(),
-                   message.conversation_id, reason)
+            for _ in range(100):  # bounded: 10,000 entries a round
+                pending = await self._redis.xpending_range(
+                    OUTBOUND_STREAM, GROUP, min="-", max="+", count=100, consumername=name)
+                if not pending:
+                    break
+                ids: list[Any] = [p["message_id"] for p in pending]
+                items = cast(list[Any], await self._redis.xclaim(
+                    OUTBOUND_STREAM, GROUP, self._consumer, min_idle_time=0, message_ids=ids))
+                self._metrics.replies_claimed.labels("dead_gateway").inc(len(ids))
+                _log.warning("took over %d pending replies of %s (no heartbeat)", len(ids), name)
+                # An entry deleted from the stream comes back without fields, or not at all
+                # (then XCLAIM dropped it from the pending list itself).
+                await self._schedule([(i, f or {}) for i, f in items])
+                if not items:
+                    break
+            else:
+                continue  # more next round; the member stays until its list is empty
+            await self._redis.xgroup_delconsumer(OUTBOUND_STREAM, GROUP, name)

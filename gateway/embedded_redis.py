@@ -23,15 +23,11 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import ctypes
-import ctypes.util
 import functools
 import os
 import shutil
-import signal
 import socket
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -42,11 +38,12 @@ from typing import Any, Literal
 
 import redis
 
+from gateway.child_process import die_with_parent
+
 __all__ = ["EmbeddedBusError", "EmbeddedRedis", "start_embedded_redis", "valkey_binary"]
 
 READY_TIMEOUT = 10.0  # seconds for redis-server to answer PING
 _STOP_TIMEOUT = 5.0   # seconds between SIGTERM and SIGKILL
-_PR_SET_PDEATHSIG = 1
 
 
 class EmbeddedBusError(RuntimeError):
@@ -155,7 +152,7 @@ def _try_server(kind: Kind, binary: str, port: int) -> EmbeddedRedis:
             stdin=subprocess.DEVNULL, stdout=sink, stderr=subprocess.STDOUT, cwd=workdir,
             # Own session: Ctrl-C reaches Parley, which still needs the bus while it shuts
             # down (the dispatcher acknowledges what it flushes), and not the server.
-            preexec_fn=_die_with_parent(), start_new_session=True)
+            preexec_fn=die_with_parent(), start_new_session=True)
 
     def stop() -> None:
         if process.poll() is None:
@@ -213,30 +210,6 @@ def _tail(path: Path, lines: int = 20) -> str:
     except OSError:
         return "(no output)"
     return "\n".join(text.splitlines()[-lines:]) or "(no output)"
-
-
-def _die_with_parent() -> Callable[[], None] | None:
-    """A ``preexec_fn`` asking Linux to SIGTERM the child when its parent dies, so a killed
-    ``parley run`` leaves no redis-server behind (atexit covers normal exits only).
-
-    The kernel signals when the *thread* that forked dies, so start the server from the
-    main thread (``parley run`` does). Elsewhere, or without libc, there is no such hook.
-    """
-    if not sys.platform.startswith("linux"):
-        return None
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-        prctl = libc.prctl
-    except (OSError, AttributeError):
-        return None
-    parent = os.getpid()
-
-    def preexec() -> None:  # runs in the child between fork and exec: no locks, no imports
-        prctl(_PR_SET_PDEATHSIG, int(signal.SIGTERM), 0, 0, 0)
-        if os.getppid() != parent:  # the parent died before prctl took effect
-            os._exit(1)
-
-    return preexec
 
 
 def _free_port() -> int:

@@ -1,88 +1,69 @@
-"""Ingress: dedupe, sequence and enqueue an accepted message in one atomic step.
+"""Ingress: check, dedupe, number and enqueue an accepted message in one atomic step.
 
-One Lua script does ``SET dedupe NX EX`` → ``INCR seq`` → ``LPUSH`` the Celery message with
-that sequence spliced in. Either all happen or none: the platform is answered only after
-the script returned, so an acknowledged message is in Redis, and a duplicate (same channel
-and platform message id within the TTL) is recognised without touching the queue. The
-async Redis client keeps the event loop free.
+Every channel's message first passes the identifier check (``channels.identifiers``: a
+400 before anything is stored), then ``workers.inbox.ENQUEUE``: the dedupe key, the next
+sequence number, the message in its conversation's inbox, and a serve task unless one is
+queued. Either all happen or none: the platform is answered only after the script
+returned, so an acknowledged message is in Redis, and a duplicate (same channel and
+platform message id within the TTL) is recognised without touching the queue. The async
+Redis client keeps the event loop free.
+
+A channel that can ask its client to slow down (the website webhook and the browser chat:
+429) passes ``cap``: a conversation with that many messages still unserved takes no more
+(``ConversationFlooded``). The messaging platforms cannot be asked that (Slack and
+Telegram would redeliver, then drop); their flooding conversations are kept in bounds by
+the workers instead (``workers.tasks.BATCH``).
 
 A channel that shows a conversation's history to its clients (the browser chat) passes an
 ``Echo``: the same script then also numbers a frame of the message and appends it to the
-conversation's stream (``XADD`` with ``MAXLEN``, ``EXPIRE``) and publishes it. Recorded in
-the step that accepts the message, it is there exactly when the message is: a crash cannot
-leave an answered message missing from the history, and a duplicate adds nothing.
+conversation's stream and publishes it. Recorded in the step that accepts the message, it
+is there exactly when the message is: a crash cannot leave an answered message missing
+from the history, and a duplicate adds nothing.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import time
 
 import redis.asyncio as aioredis
 from prometheus_client import Counter
 
 from channels.identifiers import checked_inbound
 from channels.models import InboundMessage
-from workers.bus import INBOUND_QUEUE, conversation_key, dedupe_key, inbound_template
+from workers.inbox import DUPLICATE, ENQUEUE, FLOODED, Echo, enqueue_call
 
-__all__ = ["Echo", "Ingress", "status"]
-
-_ENQUEUE = """
-if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[1]) then return 0 end
-local sequence = redis.call('INCR', KEYS[2])
-redis.call('LPUSH', KEYS[3], ARGV[2] .. sequence .. ARGV[3])
-if #KEYS == 5 then
-  local n = redis.call('INCR', KEYS[4])
-  local frame = ARGV[4] .. n .. ARGV[5]
-  redis.call('XADD', KEYS[5], 'MAXLEN', ARGV[6], n .. '-1', 'frame', frame)
-  redis.call('EXPIRE', KEYS[5], ARGV[7])
-  redis.call('PUBLISH', ARGV[8], frame)
-end
-return sequence
-"""
+__all__ = ["ConversationFlooded", "Echo", "Ingress", "status"]
 
 
-@dataclass(frozen=True, slots=True)
-class Echo:
-    """A frame of the accepted message for its conversation's stream of frames.
-
-    The frame is ``prefix .. n .. suffix``, ``n`` the next value of ``counter``; the entry
-    id in ``stream`` is ``n-1`` (so a reader resumes with ``XRANGE (n``); the stream keeps
-    the newest ``size`` entries and expires ``ttl_seconds`` after the last one; the frame
-    is published on ``channel``."""
-
-    counter: str
-    stream: str
-    channel: str
-    prefix: bytes
-    suffix: bytes
-    size: int
-    ttl_seconds: int
+class ConversationFlooded(Exception):
+    """The conversation has ``cap`` messages waiting to be answered; the client should
+    wait for the answers (429) before it sends more."""
 
 
 class Ingress:
     def __init__(self, client: aioredis.Redis, *, dedupe_ttl: int,
                  outcomes: Counter | None = None) -> None:
-        self._script = client.register_script(_ENQUEUE)
+        self._script = client.register_script(ENQUEUE)
         self._ttl = dedupe_ttl
-        self._outcomes = outcomes  # labelled (channel, "accepted" | "duplicate")
+        self._outcomes = outcomes  # labelled (channel, "accepted" | "duplicate" | "flooded")
 
     async def accept(self, message: InboundMessage, *, echo: Echo | None = None,
-                     counted: bool = True) -> int | None:
+                     cap: int = 0, counted: bool = True) -> int | None:
         """Enqueue ``message`` (and append ``echo``); its sequence number, or ``None`` if it
-        is a duplicate (then nothing is enqueued nor appended). ``counted=False``: an event
-        the gateway made itself, not a person's message, is left out of the metrics."""
+        is a duplicate (then nothing is enqueued nor appended). ``cap`` > 0: refuse it
+        (``ConversationFlooded``) when that many of the conversation's messages wait.
+        ``counted=False``: an event the gateway made itself, not a person's message, is
+        left out of the metrics."""
         message = checked_inbound(message)  # BadRequest (400) before anything is stored
-        prefix, suffix = inbound_template(message)
-        keys = [dedupe_key(message.channel, message.message_id),
-                conversation_key(message.conversation_id, "seq"), INBOUND_QUEUE]
-        args: list[bytes | str | int] = [self._ttl, prefix, suffix]
-        if echo is not None:
-            keys += [echo.counter, echo.stream]
-            args += [echo.prefix, echo.suffix, echo.size, echo.ttl_seconds, echo.channel]
-        sequence = int(await self._script(keys=keys, args=args))
+        keys, args = enqueue_call(message, now_ms=int(time.time() * 1000),
+                                  dedupe_ttl=self._ttl, cap=cap, echo=echo)
+        answer = int(await self._script(keys=keys, args=args))
+        outcome = {DUPLICATE: "duplicate", FLOODED: "flooded"}.get(answer, "accepted")
         if self._outcomes is not None and counted:
-            self._outcomes.labels(message.channel, status(sequence or None)).inc()
-        return sequence or None
+            self._outcomes.labels(message.channel, outcome).inc()
+        if answer == FLOODED:
+            raise ConversationFlooded(message.conversation_id)
+        return answer or None
 
 
 def status(sequence: int | None) -> str:

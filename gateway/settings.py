@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from urllib.parse import urlparse
 
 from gateway.env_values import GatewaySettingsError, integer, origins
+from gateway.limit_settings import LimitSettings
 from gateway.slack_settings import SlackSettings
 from gateway.telegram_settings import TelegramSettings
 from gateway.whatsapp_settings import WhatsAppSettings
@@ -32,6 +33,8 @@ class GatewaySettings:
     dedupe_ttl_seconds: int = 24 * 3600
     callback_attempts: int = 6
     claim_idle_seconds: int = 30  # a reply pending this long on a dead dispatcher is taken
+    # The website's and the browser chat's cap on a conversation's unanswered messages.
+    max_unserved: int = 50
     # Browser chat: the key of session tokens (None: a random one per process, so sessions
     # neither survive a restart nor work across replicas), their lifetime, the origins
     # besides the gateway's own allowed to open the widget's connections, the outbox size.
@@ -39,6 +42,8 @@ class GatewaySettings:
     session_days: int = 30
     allowed_origins: tuple[str, ...] = ()
     outbox_size: int = 200
+    # Slow and greedy clients: read deadlines, rate limits, the socket cap, trusted proxies.
+    limits: LimitSettings = field(default_factory=LimitSettings)
     # Messaging platforms: each is None unless its variables are set.
     slack: SlackSettings | None = None
     telegram: TelegramSettings | None = None
@@ -71,10 +76,12 @@ class GatewaySettings:
                                                   1, 3600),
                    callback_attempts=integer(env, "PARLEY_CALLBACK_ATTEMPTS", 6, 1, 50),
                    claim_idle_seconds=integer(env, "PARLEY_CLAIM_IDLE_SECONDS", 30, 1, 3600),
+                   max_unserved=integer(env, "PARLEY_MAX_UNSERVED", 50, 1, 100_000),
                    session_secret=session_secret,
                    session_days=integer(env, "PARLEY_SESSION_DAYS", 30, 1, 3650),
                    allowed_origins=origins(env, "PARLEY_WEB_ALLOWED_ORIGINS"),
                    outbox_size=integer(env, "PARLEY_OUTBOX_SIZE", 200, 10, 100_000),
+                   limits=LimitSettings.from_env(env),
                    slack=SlackSettings.from_env(env),
                    telegram=TelegramSettings.from_env(env),
                    whatsapp=WhatsAppSettings.from_env(env))

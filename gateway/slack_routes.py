@@ -4,9 +4,11 @@
   included);
 - ``POST /channels/slack/interactions``: the Interactivity Request URL (button clicks).
 
-Both verify the signature (401), hand the request to the adapter, whose listeners enqueue
-through the ingress before bolt answers, and answer Slack with bolt's response: fast, and
-only once the message is in Redis (Redis down → 503: Slack redelivers later). Redeliveries
+Both verify the signature (401), have the adapter parse the body (a malformed one → 400;
+one Parley does not take, such as an ``event_callback`` without an event → 200, nothing
+enqueued), hand the request to the adapter, whose listeners enqueue through the ingress
+before bolt answers, and answer Slack with bolt's response: fast, and only once the
+message is in Redis (Redis down → 503: Slack redelivers later). Redeliveries
 (``X-Slack-Retry-Num``) carry the same ``event_id`` and are dropped by the ingress; they
 are counted by reason in ``parley_slack_redeliveries`` (many of them mean slow acks).
 """
@@ -18,10 +20,8 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 from prometheus_client import Counter
-from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
-from slack_bolt.request.async_request import AsyncBoltRequest
+from slack_bolt.adapter.aiohttp import to_aiohttp_response
 
-from channels.errors import BadRequest
 from channels.slack import SlackAdapter
 from channels.slack_parse import CHANNEL, pacing_key
 from gateway.app_keys import HTTP, INGRESS, METRICS, PACERS, SENDERS, SETTINGS
@@ -72,13 +72,7 @@ async def _slack_request(request: web.Request) -> web.StreamResponse:
     if retry is not None:
         reason = request.headers.get("X-Slack-Retry-Reason", "")
         request.app[_REDELIVERIES].labels(reason if reason in _REASONS else "other").inc()
+    parsed = adapter.parse(request.headers, body)  # BadRequest → 400 (the app's middleware)
     # auth.test unreachable → Unavailable → 503 (the app's middleware): Slack redelivers.
-    response = await adapter.dispatch(await _bolt_request(request))
+    response = await adapter.dispatch(parsed)
     return await to_aiohttp_response(response)
-
-
-async def _bolt_request(request: web.Request) -> AsyncBoltRequest:
-    try:
-        return await to_bolt_request(request)
-    except (ValueError, TypeError, AttributeError, KeyError) as exc:  # JSON, form, shape
-        raise BadRequest("the body is not a Slack payload") from exc

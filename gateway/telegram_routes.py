@@ -1,6 +1,7 @@
 """The Telegram channel's route in the gateway, and its sender for the dispatcher.
 
-``POST /channels/telegram``: verify the secret token (→ 401) → parse the update (→ 400) →
+``POST /channels/telegram``: verify the secret token (→ 401, from the headers alone: an
+unauthenticated request's body is never read) → parse the update (→ 400) →
 read back a long button payload (Redis) → ingress dedupes and enqueues → 200. Only then
 does Telegram get its answer (it redelivers an update until it gets a 2xx); a pressed
 button's answer (``answerCallbackQuery``) is the response body. Updates the bot does not
@@ -29,6 +30,7 @@ from channels.telegram_parse import BotIdentity
 from channels.telegram_state import TelegramState
 from gateway.app_keys import INGRESS, METRICS, PACERS, REDIS, SENDERS, SETTINGS
 from gateway.env_values import GatewaySettingsError
+from gateway.request_errors import add_header_check
 from gateway.send_pacing import SendPacer
 
 __all__ = ["PATH", "add_telegram_channel"]
@@ -61,6 +63,7 @@ def add_telegram_channel(app: web.Application) -> None:
     app[_UPDATES] = Counter("parley_telegram_updates", "Telegram webhook updates by kind",
                             ["kind"], registry=app[METRICS].registry)
     app.router.add_post(PATH, _webhook)
+    add_header_check(app, PATH, _secret_first)  # a stranger's body is never read
     # The bot connects first of all: a rejected token or an unreachable API stops start-up
     # before anything else is opened. It is closed last, after the dispatcher's final
     # deliveries.
@@ -106,12 +109,16 @@ async def _channel(app: web.Application) -> AsyncIterator[None]:
     yield
 
 
+def _secret_first(request: web.Request) -> None:
+    """The secret token is a header: checked before anything reads the body."""
+    request.app[CHANNEL].adapter.verify(request.headers)
+
+
 async def _webhook(request: web.Request) -> web.StreamResponse:
-    body = await request.read()
     channel = request.app[CHANNEL]
     adapter = channel.adapter
-    adapter.verify(request.headers, body)
-    update = adapter.parse(body)
+    adapter.verify(request.headers)  # _secret_first did, before the body was read
+    update = adapter.parse(await request.read())
     message = await adapter.resolve(update)
     if message is not None:
         await request.app[INGRESS].accept(message)
@@ -119,5 +126,6 @@ async def _webhook(request: web.Request) -> web.StreamResponse:
     channel.updates.labels("expired_button" if expired else update.kind).inc()
     answer = adapter.webhook_answer(update, enqueued=message is not None)
     if answer is None:
-        return web.Response(status=200)
+        # Empty text/plain: Telegram performs a method call only given in JSON or a form.
+        return web.Response(status=200, text="")
     return web.json_response(answer)

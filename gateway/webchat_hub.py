@@ -19,6 +19,7 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
+from gateway.cancellation import raise_if_stop_requested, stop_requested
 from workers.bus import live_channel
 
 __all__ = ["RESYNC", "Listener", "LiveHub"]
@@ -87,10 +88,10 @@ class LiveHub:
 
     async def _run(self) -> None:
         prefix = len("parley:live:")
-        while True:
+        while not stop_requested():
             try:
                 await self._connect()
-                while True:
+                while not stop_requested():
                     message = await self._pubsub.get_message(ignore_subscribe_messages=True,
                                                              timeout=5.0)
                     if message is None or message["type"] != "message":
@@ -100,11 +101,7 @@ class LiveHub:
                         listener.put(message["data"])
             except (RedisError, OSError) as exc:
                 self._ready.clear()
-                task = asyncio.current_task()
-                if task is not None and task.cancelling():
-                    # Being stopped: a cancellation that surfaced as a connection error
-                    # must not keep the loop alive (it would hang the loop's shutdown).
-                    raise asyncio.CancelledError from exc
+                raise_if_stop_requested(exc)  # the error may be the cancellation itself
                 _log.error("live fan-out lost its Redis connection (%s); reconnecting", exc)
                 await asyncio.sleep(1)
 

@@ -26,8 +26,8 @@ import redis.asyncio as aioredis
 
 from channels.models import InboundMessage, OutboundMessage
 from channels.webchat import MessageFrame, reply_frame_parts, user_frame_parts
-from gateway.ingress import Echo
 from workers.bus import conversation_key, live_channel
+from workers.inbox import Echo
 
 __all__ = ["WebchatOutbox"]
 

@@ -50,7 +50,8 @@ from channels.webchat import (
     inbound,
 )
 from gateway.app_keys import HUB, INGRESS, OUTBOX, SESSIONS, SETTINGS, SOCKETS
-from gateway.ingress import status
+from gateway.client_limits import held_socket, session_refusal, socket_refusal
+from gateway.ingress import ConversationFlooded, status
 from gateway.webchat_hub import RESYNC, Listener
 from gateway.webchat_outbox import WebchatOutbox
 
@@ -61,6 +62,7 @@ POLL_SECONDS = 25.0
 HELLO_SECONDS = 10.0
 SESSION_INVALID = 4401  # WebSocket close code: get a new session and reconnect
 REFUSED_ORIGIN = "this origin may not use the chat (see PARLEY_WEB_ALLOWED_ORIGINS)"
+FLOODED = "Please wait for the answers to your earlier messages; this one is sent again then."
 
 
 class _RefusedOrigins:
@@ -173,6 +175,8 @@ async def _session(request: web.Request) -> web.StreamResponse:
     if old:
         with contextlib.suppress(Unauthorized):
             session_id = signer.verify(old).session_id
+    if session_id is None and (limited := await session_refusal(request)) is not None:
+        return _cors(request, limited)  # too many new conversations from this address: 429
     token, session = signer.issue(session_id)
     if session_id is None:
         # A new conversation: its start event takes sequence 1 before the browser has a
@@ -186,7 +190,8 @@ async def _session(request: web.Request) -> web.StreamResponse:
 async def _accept(request: web.Request, session_id: str, frame: MessageFrame) -> dict[str, str]:
     message = inbound(session_id, frame)
     sequence = await request.app[INGRESS].accept(
-        message, echo=request.app[OUTBOX].echo_of(message, frame))
+        message, echo=request.app[OUTBOX].echo_of(message, frame),
+        cap=request.app[SETTINGS].max_unserved)
     return {"type": "ack", "id": frame.id, "status": status(sequence)}
 
 
@@ -232,14 +237,17 @@ async def _next_live(listener: Listener, outbox: WebchatOutbox, after: int) -> l
 async def _websocket(request: web.Request) -> web.StreamResponse:
     if (refused := _refused(request)) is not None:
         return refused  # the handshake fails with 403
-    ws = web.WebSocketResponse(heartbeat=20.0, max_msg_size=16 * 1024)
-    await ws.prepare(request)
-    sockets = request.app[SOCKETS]
-    sockets.add(ws)
-    try:
-        await _serve_socket(request, ws)
-    finally:
-        sockets.discard(ws)
+    if (limited := await socket_refusal(request)) is not None:
+        return limited  # too many from this address, or too fast: the handshake fails, 429
+    with held_socket(request):
+        ws = web.WebSocketResponse(heartbeat=20.0, max_msg_size=16 * 1024)
+        await ws.prepare(request)
+        sockets = request.app[SOCKETS]
+        sockets.add(ws)
+        try:
+            await _serve_socket(request, ws)
+        finally:
+            sockets.discard(ws)
     return ws
 
 
@@ -314,6 +322,9 @@ async def _read_frames(request: web.Request, ws: web.WebSocketResponse, session_
             ack = await _accept(request, session_id, frame)
         except BadRequest as exc:
             await ws.send_json({"type": "error", "message": str(exc)})
+            continue
+        except ConversationFlooded:  # the widget shows it and sends the message again later
+            await ws.send_json({"type": "error", "message": FLOODED})
             continue
         except (RedisError, OSError) as exc:
             _log.error("webchat message not accepted, Redis unavailable: %s", exc)

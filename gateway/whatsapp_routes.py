@@ -22,6 +22,7 @@ from channels.errors import Unauthorized
 from channels.whatsapp import WhatsAppAdapter
 from channels.whatsapp_client import twilio_client
 from gateway.app_keys import HTTP, INGRESS, METRICS, PACERS, REDIS, SENDERS, SETTINGS
+from gateway.request_errors import Throttle
 from gateway.send_pacing import SendPacer
 from gateway.whatsapp_delivery import StatusRecorder, WhatsAppSender
 from gateway.whatsapp_settings import WhatsAppSettings
@@ -33,6 +34,7 @@ WEBHOOK_PATH = "/channels/whatsapp"
 STATUS_PATH = "/channels/whatsapp/status"
 _EMPTY_TWIML = str(MessagingResponse())
 _log = logging.getLogger("parley.gateway.whatsapp")
+_REFUSALS = Throttle()  # the hint below: once per client address a minute
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,8 +54,10 @@ class _WhatsApp:
         try:
             self.adapter.verify(request.headers, body, url)
         except Unauthorized as exc:
-            _log.warning("refused a request to %s: %s (Twilio signs over the URL configured "
-                         "in its console, which must be %s)", path, exc, url)
+            if _REFUSALS.allow(request.remote) is not None:
+                _log.warning("refused a request to %s from %s: %s (Twilio signs over the URL "
+                             "configured in its console, which must be %s)", path,
+                             request.remote, exc, url)
             raise
 
 

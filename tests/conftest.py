@@ -1,4 +1,5 @@
-"""Shared test set-up: a clean PARLEY_* environment per test, and the fixture bots."""
+"""Shared test set-up: a clean PARLEY_* environment per test, the fixture bots, and the
+hypothesis profile of the property tests."""
 
 from __future__ import annotations
 
@@ -7,6 +8,16 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
+
+# Property tests: no deadline (two shared cores under a full suite make timings noise) and
+# a bounded number of examples, so that each parser's properties take seconds. The example
+# database lives in .hypothesis/ (ignored by git). HYPOTHESIS_PROFILE=parley-long runs more.
+settings.register_profile("parley", deadline=None, max_examples=200,
+                          suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile("parley-long", parent=settings.get_profile("parley"),
+                          max_examples=5000)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "parley"))
 
 FIXTURES = Path(__file__).parent / "fixtures"
 REPO = Path(__file__).parent.parent

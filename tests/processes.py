@@ -19,8 +19,16 @@ import redis
 from brain.nlu import load_nlu_config, load_training_data, save_model, train_model
 from tests.conftest import FIXTURES, REPO
 
-# Database 14 unless TEST_REDIS_DB names another (to run two suites side by side).
-REDIS_URL = f"redis://127.0.0.1:6379/{os.environ.get('TEST_REDIS_DB', '14')}"
+
+def _database() -> int:
+    """Database 14 unless TEST_REDIS_DB names another (to run two suites side by side);
+    each pytest-xdist process takes the next lower one (gw0: 14, gw1: 13, ...)."""
+    base = int(os.environ.get("TEST_REDIS_DB", "14"))
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    return base - int(worker.removeprefix("gw") or 0)
+
+
+REDIS_URL = f"redis://127.0.0.1:6379/{_database()}"
 BOT = FIXTURES / "bots" / "dialogue_bot"
 
 
@@ -49,7 +57,7 @@ class WorkerProcess:
     def __init__(self, model: Path, log: Path, concurrency: int = 2) -> None:
         env = {k: v for k, v in os.environ.items() if not k.startswith("PARLEY_")}
         env.update(PARLEY_REDIS_URL=REDIS_URL, PARLEY_BOT_DIR=str(BOT), PARLEY_MODEL=str(model),
-                   PARLEY_LEASE_SECONDS="3", PARLEY_TURN_WAIT_SECONDS="1",
+                   PARLEY_LEASE_SECONDS="3",
                    PARLEY_VISIBILITY_TIMEOUT="10")
         self.log = log
         self._log_file = log.open("w")

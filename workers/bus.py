@@ -1,45 +1,59 @@
-"""The bus between gateway and workers: names, and publishing in Celery's own protocol.
+"""The bus between gateway and workers: names, keys, and Celery's own message format.
+
+A person's message is not carried by its Celery task: the gateway's enqueue script
+(``workers.inbox``) stores it in its conversation's inbox, and the task only says "serve
+this conversation". Whatever happens to a task message (a worker killed holding it, a
+task failed by a Redis outage, kombu's race on a dying connection), the message waits in
+the inbox until a turn serves it, and the gateway's sweep asks again for conversations
+that stopped making progress.
 
 The gateway must not block its event loop: Celery's ``apply_async`` costs 1–4 ms of
 blocking work per call here (kombu builds a producer per publish) while one ``LPUSH``
 costs ~0.1 ms. So the gateway builds the Celery protocol-2 message itself (what kombu's
-Redis transport would push) and ``LPUSH``es it with the async Redis client; a normal
-Celery worker consumes it.
+Redis transport would push) and ``LPUSH``es it inside its scripts; a normal Celery worker
+consumes it.
 """
 
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from typing import Any
 
-import msgspec
-
-from channels.models import InboundMessage
-
 __all__ = [
+    "DEAD_LETTER_STREAM",
     "HEARTBEAT_KEY",
+    "INBOUND_DEAD_STREAM",
     "INBOUND_QUEUE",
-    "INBOUND_TASK",
     "OUTBOUND_STREAM",
+    "SERVE_TASK",
+    "UNSERVED_KEY",
     "celery_message",
     "conversation_key",
     "dedupe_key",
-    "inbound_message",
-    "inbound_template",
     "live_channel",
+    "queued_since",
+    "serve_message",
     "typing_frame",
 ]
 
 INBOUND_QUEUE = "parley.inbound"
-INBOUND_TASK = "parley.handle_inbound"
+SERVE_TASK = "parley.serve_conversation"
 OUTBOUND_STREAM = "parley:outbound"
+DEAD_LETTER_STREAM = "parley:outbound:dead"     # replies given up on, with the reason
+INBOUND_DEAD_STREAM = "parley:inbound:dead"     # messages no turn could serve, with the reason
+UNSERVED_KEY = "parley:unserved"  # zset: conversation → when it last made progress (ms)
 HEARTBEAT_KEY = "parley:workers:heartbeat"  # set by workers with a short expiry
 
 
 def conversation_key(conversation_id: str, part: str) -> str:
-    """Keys of one conversation: ``seq`` (tickets), ``served``, ``tracker``, ``lease``,
-    ``wake:<n>``. The id is in braces: one hash slot, so a Lua script may touch them all."""
+    """Keys of one conversation. Inbound: ``seq`` (the last number given), ``inbox``
+    (hash: number → message, until served), ``served`` (the last number served),
+    ``queued`` (a serve task is queued or running), ``lease``, ``attempts``. State:
+    ``tracker``, ``events``. Outbound: ``outseq`` (the last reply number given), ``outq``
+    (zset: stream entries of replies not yet delivered, by number). The id is in braces:
+    one hash slot, so a Lua script may touch them all."""
     return f"parley:conv:{{{conversation_id}}}:{part}"
 
 
@@ -59,11 +73,11 @@ def dedupe_key(channel: str, message_id: str) -> str:
     return f"parley:dedupe:{channel}:{message_id}"
 
 
-def celery_message(task: str, args: list[Any], queue: str, task_id: str | None = None) -> bytes:
+def celery_message(task: str, args: list[Any], queue: str, task_id: str | None = None,
+                   queued_at: float | None = None) -> bytes:
     """The JSON envelope kombu's Redis transport pushes for ``task.apply_async(args)``.
 
-    The body is plain JSON (no ``body_encoding``), which kombu accepts, so that a Lua
-    script can splice a value in (see ``inbound_template``).
+    The body is plain JSON (no ``body_encoding``), which kombu accepts.
     """
     task_id = task_id or str(uuid.uuid4())
     body = json.dumps([args, {}, {"callbacks": None, "errbacks": None, "chain": None,
@@ -79,6 +93,7 @@ def celery_message(task: str, args: list[Any], queue: str, task_id: str | None =
             "argsrepr": f"<{len(args)} args>", "kwargsrepr": "{}", "origin": "parley-gateway",
             "ignore_result": True, "replaced_task_nesting": 0, "stamped_headers": None,
             "stamps": {},
+            **({} if queued_at is None else {"parley_queued_at": int(queued_at * 1000)}),
         },
         "properties": {
             "correlation_id": task_id, "reply_to": "", "delivery_mode": 2,
@@ -89,27 +104,21 @@ def celery_message(task: str, args: list[Any], queue: str, task_id: str | None =
     return json.dumps(envelope).encode()
 
 
-def inbound_message(message: InboundMessage) -> bytes:
-    """The Celery message that asks a worker to handle ``message`` (sequence included)."""
-    prefix, suffix = inbound_template(message)
-    return prefix + str(message.sequence).encode() + suffix
+def serve_message(conversation_id: str, *, now: float | None = None) -> bytes:
+    """The Celery message asking a worker to serve ``conversation_id``: every message of
+    its inbox not served yet, in order (``workers.tasks.serve_conversation``). Each has its
+    own task id: a conversation may be asked for again while one is queued. Its header
+    ``parley_queued_at`` (ms) tells how far behind the workers are (``queued_since``)."""
+    return celery_message(SERVE_TASK, [conversation_id], INBOUND_QUEUE,
+                          queued_at=time.time() if now is None else now)
 
 
-def inbound_template(message: InboundMessage) -> tuple[bytes, bytes]:
-    """The Celery message for ``message`` split where its sequence number goes.
-
-    The gateway's enqueue script assigns the sequence (``INCR``) and pushes
-    ``prefix .. sequence .. suffix`` in the same atomic step; the task receives
-    ``(message_json, sequence)``. The split point is a random marker, which no text a user
-    sends can contain.
-    """
-    marker = uuid.uuid4().hex
-    payload = msgspec.json.encode(message).decode()
-    raw = celery_message(INBOUND_TASK, [payload, marker], INBOUND_QUEUE,
-                         task_id=f"{message.conversation_id}#{message.message_id}")
-    # The marker sits JSON-encoded twice (args inside the body string): \"<marker>\"
-    quoted = b'\\"' + marker.encode() + b'\\"'
-    prefix, found, suffix = raw.partition(quoted)
-    if not found:
-        raise AssertionError("sequence marker not found in the Celery message")
-    return prefix, suffix
+def queued_since(raw: bytes | str | None) -> float | None:
+    """When the Celery message ``raw`` was queued (seconds), if it says."""
+    if raw is None:
+        return None
+    try:
+        stamp = json.loads(raw)["headers"].get("parley_queued_at")
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return None
+    return float(stamp) / 1000 if isinstance(stamp, int | float) else None

@@ -1,12 +1,16 @@
 """The Celery app, configured for "never lose, never double" rather than for speed.
 
-- ``task_acks_late`` + ``task_reject_on_worker_lost``: a message is acknowledged only after
-  its turn is committed; a worker process killed mid-task puts it back at once.
+- ``task_acks_late`` + ``task_reject_on_worker_lost``: a task message is acknowledged only
+  after the task ended; a worker process killed mid-task puts it back at once; and
+  ``task_acks_on_failure_or_timeout = False``: a task that failed (Redis went away under it
+  and even the retry could not be queued) is not acknowledged either, so kombu restores it.
+  The person's messages do not depend on any of this: they wait in the conversation's
+  inbox (``workers.bus``), and the gateway's sweep asks again for a stalled conversation.
 - ``worker_prefetch_multiplier = 1``: a worker holds one unacknowledged message at a time,
   so a slow turn does not sit on messages other workers could serve.
-- ``visibility_timeout`` (``PARLEY_VISIBILITY_TIMEOUT``, 30 s): a message unacknowledged
-  that long (its whole worker died) is restored to the queue. It may be shorter than a
-  slow turn: a restored copy finds the lease taken and waits, then finds the turn served.
+- ``visibility_timeout`` (``PARLEY_VISIBILITY_TIMEOUT``, 30 s): a task message
+  unacknowledged that long (its whole worker died) is restored to the queue. It may be
+  shorter than a slow turn: a restored copy finds the lease taken and does nothing.
 - ``unacked_restore_interval`` 2 s, ``throttle`` 1: kombu checks for such messages every
   2 s instead of every ~100 s (10 s × every 10th sweep), so recovery takes
   visibility_timeout + ~2 s.
@@ -28,6 +32,7 @@ def create_celery(settings: WorkerSettings) -> Celery:
     celery.conf.update(
         task_acks_late=True,
         task_reject_on_worker_lost=True,
+        task_acks_on_failure_or_timeout=False,
         worker_prefetch_multiplier=settings.prefetch_multiplier,
         task_default_queue=INBOUND_QUEUE,
         task_ignore_result=True,

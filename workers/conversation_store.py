@@ -4,11 +4,21 @@ Per conversation: ``tracker`` (a snapshot of the state plus the last ``TRACKER_K
 events, so a turn's cost does not grow with the conversation) and ``events`` (the history,
 append-only, the newest ``HISTORY_MAX`` events).
 
-The commit writes the new tracker, appends the turn's events to the history, sets the
-``served`` marker, adds the turn's outbound messages (``XADD`` to the outbound stream) and
-wakes the next ticket, in one Lua script: a worker that dies before it leaves no trace, one
-that dies after it has done everything, so a redelivered task either redoes the whole turn
-or finds it served and skips it.
+The commit of inbox entry N, under the conversation's lease (``workers.ordering``), in one
+Lua script: write the new tracker, append the turn's events to the history, set
+``served`` to N, add the turn's replies to the outbound stream — each numbered (``outseq``,
+with its ``conversation`` beside the message) and noted in the conversation's ``outq``,
+which is how the dispatchers deliver them in order — delete the entry from the inbox, and
+then either let the lease go (nothing left: ``queued`` cleared, off ``parley:unserved``),
+hand the lease back and queue a new serve
+task (``yield_turn``: a long backlog must not hold a worker while other conversations
+wait), or keep it and return entry N+1 to serve next. A worker that dies before it leaves
+no trace, one that dies after has done everything, so whoever serves the conversation next
+either redoes the whole turn or finds it served.
+
+A message that cannot be served (missing from the inbox, undecodable, or attempted too
+often) is committed with ``dead_reason``: no turn, a record on ``parley:inbound:dead``
+with the reason, and the conversation goes on with the next one.
 """
 
 from __future__ import annotations
@@ -16,6 +26,7 @@ from __future__ import annotations
 import enum
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import msgspec
@@ -23,39 +34,76 @@ import redis
 
 from brain.dialogue.tracker import Tracker
 from channels.models import OutboundMessage
-from workers.bus import OUTBOUND_STREAM, conversation_key
+from workers.bus import (
+    INBOUND_DEAD_STREAM,
+    INBOUND_QUEUE,
+    OUTBOUND_STREAM,
+    UNSERVED_KEY,
+    conversation_key,
+    serve_message,
+)
+from workers.ordering import Entry
 
-__all__ = ["HISTORY_MAX", "TRACKER_KEEP", "Commit", "ConversationStore"]
+__all__ = ["HISTORY_MAX", "TRACKER_KEEP", "Commit", "ConversationStore", "Step"]
 
 TRACKER_KEEP = 60
 HISTORY_MAX = 10_000
+_FIRST_VARIADIC = 14  # ARGV index of the first event
 
 _COMMIT = """
-if redis.call('GET', KEYS[3]) ~= ARGV[2] then return 'lease_lost' end
-local served = tonumber(redis.call('GET', KEYS[1]) or '0')
-if served >= tonumber(ARGV[1]) then
+if redis.call('GET', KEYS[3]) ~= ARGV[2] then return {'lease_lost'} end
+local n = tonumber(ARGV[1])
+if tonumber(redis.call('GET', KEYS[1]) or '0') ~= n - 1 then
   redis.call('DEL', KEYS[3])
-  return 'already_served'
+  return {'out_of_turn'}
 end
-redis.call('SET', KEYS[2], ARGV[3])
-redis.call('SET', KEYS[1], ARGV[1])
+if ARGV[3] ~= '' then redis.call('SET', KEYS[2], ARGV[3]) end
+redis.call('SET', KEYS[1], n)
 local events = tonumber(ARGV[4])
-for i = 6, 5 + events do redis.call('RPUSH', KEYS[6], ARGV[i]) end
-if events > 0 then redis.call('LTRIM', KEYS[6], -tonumber(ARGV[5]), -1) end
-for i = 6 + events, #ARGV do
-  redis.call('XADD', KEYS[5], 'MAXLEN', '~', 1000000, '*', 'message', ARGV[i])
+local first = 14
+for i = first, first + events - 1 do redis.call('RPUSH', KEYS[4], ARGV[i]) end
+if events > 0 then redis.call('LTRIM', KEYS[4], -tonumber(ARGV[5]), -1) end
+for i = first + events, first + events + tonumber(ARGV[13]) - 1 do
+  local k = redis.call('INCR', KEYS[9])
+  local id = redis.call('XADD', KEYS[5], 'MAXLEN', '~', 1000000, '*', 'message', ARGV[i],
+                        'outseq', k, 'conversation', ARGV[7])
+  redis.call('ZADD', KEYS[10], k, id)
 end
-redis.call('DEL', KEYS[3])
-redis.call('RPUSH', KEYS[4], '1')
-redis.call('PEXPIRE', KEYS[4], 600000)
-return 'committed'
+if ARGV[11] ~= '' then
+  redis.call('XADD', KEYS[14], 'MAXLEN', '~', 100000, '*', 'conversation_id', ARGV[7],
+             'sequence', n, 'reason', ARGV[11], 'message', ARGV[12])
+end
+redis.call('HDEL', KEYS[6], n)
+redis.call('HDEL', KEYS[13], n)
+if n >= tonumber(redis.call('GET', KEYS[7]) or '0') then
+  redis.call('DEL', KEYS[3], KEYS[8])
+  redis.call('ZREM', KEYS[11], ARGV[7])
+  return {'done'}
+end
+redis.call('ZADD', KEYS[11], 'XX', ARGV[6], ARGV[7])
+if ARGV[9] == '1' then
+  redis.call('DEL', KEYS[3])
+  redis.call('LPUSH', KEYS[12], ARGV[10])
+  return {'yielded'}
+end
+redis.call('PEXPIRE', KEYS[3], ARGV[8])
+local attempts = redis.call('HINCRBY', KEYS[13], n + 1, 1)
+return {'next', n + 1, redis.call('HGET', KEYS[6], n + 1) or false, attempts}
 """
 
 
 class Commit(enum.Enum):
-    COMMITTED = "committed"
-    ALREADY_SERVED = "already_served"
-    LEASE_LOST = "lease_lost"
+    NEXT = "next"                # committed; ``Step.entry`` is the next one to serve
+    DONE = "done"                # committed; nothing left, the lease is let go
+    YIELDED = "yielded"          # committed; more left, asked for again at the queue's end
+    LEASE_LOST = "lease_lost"    # refused: this task no longer holds the conversation
+    OUT_OF_TURN = "out_of_turn"  # refused: ``served`` is not N-1 (cannot happen under lease)
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    outcome: Commit
+    entry: Entry | None = None
 
 
 class ConversationStore:
@@ -69,7 +117,7 @@ class ConversationStore:
 
     @staticmethod
     def decode(raw: bytes | str | None) -> Tracker | None:
-        """The tracker stored under ``tracker_key`` (read by the ticket lock), if any."""
+        """The tracker stored under ``tracker_key`` (read when the lease is taken), if any."""
         if raw is None:
             return None
         return Tracker.from_json(raw.decode() if isinstance(raw, bytes) else raw)
@@ -85,18 +133,30 @@ class ConversationStore:
     def served(self, conversation_id: str) -> int:
         return int(self._redis.get(conversation_key(conversation_id, "served")) or 0)
 
-    def commit(self, tracker: Tracker, *, sequence: int, owner: str, loaded_count: int,
-               outbound: Sequence[OutboundMessage]) -> Commit:
-        """``loaded_count``: ``tracker.event_count`` when it was loaded; the events after
-        it are this turn's, appended to the history."""
-        cid = tracker.conversation_id
+    def commit(self, tracker: Tracker | None, *, conversation_id: str, sequence: int,
+               owner: str, lease_ms: int, now_ms: int, loaded_count: int = 0,
+               outbound: Sequence[OutboundMessage] = (), yield_turn: bool = False,
+               dead_reason: str = "", dead_message: bytes = b"") -> Step:
+        """End the turn of entry ``sequence`` (module doc). ``loaded_count``:
+        ``tracker.event_count`` when the turn began; the events after it are this turn's.
+        ``tracker`` ``None`` (with ``dead_reason``): the state stays as it is."""
+        cid = conversation_id
         keys = [conversation_key(cid, "served"), self.tracker_key(cid),
-                conversation_key(cid, "lease"), conversation_key(cid, f"wake:{sequence + 1}"),
-                OUTBOUND_STREAM, conversation_key(cid, "events")]
-        new_events = tracker.events_since(loaded_count)
+                conversation_key(cid, "lease"), conversation_key(cid, "events"),
+                OUTBOUND_STREAM, conversation_key(cid, "inbox"), conversation_key(cid, "seq"),
+                conversation_key(cid, "queued"), conversation_key(cid, "outseq"),
+                conversation_key(cid, "outq"), UNSERVED_KEY, INBOUND_QUEUE,
+                conversation_key(cid, "attempts"), INBOUND_DEAD_STREAM]
+        new_events = tracker.events_since(loaded_count) if tracker is not None else []
         args: list[bytes | str | int] = [
-            sequence, owner, tracker.to_json(keep=TRACKER_KEEP), len(new_events), HISTORY_MAX,
+            sequence, owner, tracker.to_json(keep=TRACKER_KEEP) if tracker is not None else "",
+            len(new_events), HISTORY_MAX, now_ms, cid, lease_ms, "1" if yield_turn else "0",
+            serve_message(cid), dead_reason, dead_message, len(outbound),
             *(json.dumps(e.to_dict(), ensure_ascii=False, sort_keys=True) for e in new_events),
             *(msgspec.json.encode(m) for m in outbound)]
-        result = self._commit(keys=keys, args=args)
-        return Commit(result.decode() if isinstance(result, bytes) else result)
+        assert len(args) == _FIRST_VARIADIC - 1 + len(new_events) + len(outbound)
+        result: list[Any] = self._commit(keys=keys, args=args)
+        outcome = Commit(result[0].decode() if isinstance(result[0], bytes) else result[0])
+        if outcome is Commit.NEXT:
+            return Step(outcome, Entry(int(result[1]), result[2], int(result[3])))
+        return Step(outcome)

@@ -1,41 +1,54 @@
-"""``TicketLock``: a conversation's messages are served one at a time, in sequence order.
+"""``ConversationLease``: one worker at a time serves a conversation, in sequence order.
 
-The gateway gives each accepted message a ticket (its sequence, an atomic ``INCR``). The
-worker holding ticket N may serve once ``served`` is N-1, taking a lease (a key with an
-expiry, renewed by one ``LeaseRenewer`` thread per process while it works) so a redelivered
-copy of N cannot run beside it. Taking the turn also reads the conversation's state, in the
-same round trip. Nobody polls: a worker whose turn has not come blocks on ``BLPOP wake:N``, and the
-commit of N-1 pushes to it. If the turn does not come within ``wait_seconds`` the caller
-should hand the message back to the queue (a Celery retry), freeing the worker for
-messages that can make progress. No ``KEYS``, no sleeps.
+The gateway stores each accepted message in its conversation's inbox under the next
+sequence number (``workers.inbox``). A serve task takes the conversation's lease — a key
+with an expiry, renewed by one ``LeaseRenewer`` thread per process while it works — and
+serves the inbox from ``served + 1`` on, one turn after another, each ending in a commit
+(``workers.conversation_store``) that hands it the next entry. Taking the lease reads, in
+the same round trip, the first entry to serve, the conversation's state and how many
+times that entry was attempted (a message that kills every worker serving it is given up
+on after a few, not retried forever).
+
+A task that finds the lease taken does nothing: the holder serves every entry up to the
+last number given, as its final commit only lets go when nothing is left (atomically with
+the check, so no message slips between). A holder that dies leaves the lease to expire,
+after which the gateway's sweep asks for the conversation again. Nobody waits for a turn
+and nobody polls.
 """
 
 from __future__ import annotations
 
-import enum
 import os
 import threading
 import time
 import uuid
+from dataclasses import dataclass
 from types import TracebackType
+from typing import Literal
 
 import redis
 
-from workers.bus import conversation_key
+from workers.bus import UNSERVED_KEY, conversation_key
 
-__all__ = ["LeaseRenewer", "TicketLock", "Turn"]
+__all__ = ["BATCH", "MAX_ATTEMPTS", "ConversationLease", "Entry", "LeaseRenewer", "Taken"]
 
-# Take the lease if N-1 is served and nobody holds it; say why not otherwise.
-_TRY_ACQUIRE = """
-local served = tonumber(redis.call('GET', KEYS[1]) or '0')
-local sequence = tonumber(ARGV[1])
-if served >= sequence then return 'done' end
-if served < sequence - 1 then return 'wait' end
-if redis.call('SET', KEYS[2], ARGV[2], 'NX', 'PX', ARGV[3])
-   or redis.call('GET', KEYS[2]) == ARGV[2] then
-  return {'ok', redis.call('GET', KEYS[3])}
+BATCH = 20          # turns one task serves before the conversation goes to the queue's end
+MAX_ATTEMPTS = 3    # serves of one entry before it is given up on
+
+# Take the lease; say what there is to serve.
+_TAKE = """
+if not redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return {'busy'} end
+local served = tonumber(redis.call('GET', KEYS[2]) or '0')
+local last = tonumber(redis.call('GET', KEYS[3]) or '0')
+if served >= last then
+  redis.call('DEL', KEYS[1], KEYS[6])
+  redis.call('ZREM', KEYS[8], ARGV[3])
+  return {'idle'}
 end
-return 'busy'
+local n = served + 1
+local attempts = redis.call('HINCRBY', KEYS[7], n, 1)
+return {'serve', n, redis.call('HGET', KEYS[5], n) or false,
+        redis.call('GET', KEYS[4]) or false, attempts}
 """
 _RENEW = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
@@ -47,10 +60,24 @@ return 0
 """
 
 
-class Turn(enum.Enum):
-    SERVE = "serve"        # this worker holds the lease and must serve the message
-    DONE = "done"          # already served (a redelivery): do nothing
-    NOT_YET = "not_yet"    # earlier messages are still pending: requeue and try later
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """An inbox entry to serve: its number, the stored message (``None`` if it is missing)
+    and the how-manieth attempt at serving it this is."""
+
+    sequence: int
+    message: bytes | None
+    attempts: int
+
+
+@dataclass(frozen=True, slots=True)
+class Taken:
+    """What ``ConversationLease.take`` found: ``serve`` (then ``entry`` and ``state``, the
+    stored tracker), ``busy`` (another task holds the lease) or ``idle`` (all served)."""
+
+    kind: Literal["serve", "busy", "idle"]
+    entry: Entry | None = None
+    state: bytes | None = None
 
 
 class LeaseRenewer:
@@ -90,69 +117,60 @@ class LeaseRenewer:
                     if not self._renew(keys=[key], args=[owner, self._lease_ms]):
                         self.drop(owner)  # lost: the commit will notice and refuse
                 except redis.RedisError:
-                    pass  # retried on the next round; the lease outlives a few misses
+                    pass  # retried on the next round; the lease outlives a miss
 
 
-class TicketLock:
-    """Context manager around serving ticket ``sequence`` of ``conversation_id``.
+class ConversationLease:
+    """Context manager around one serve task's hold on ``conversation_id``."""
 
-    ``state_key`` is read together with a successful acquire (``state`` afterwards), so a
-    turn costs one round trip to start and one (the commit) to end.
-    """
-
-    def __init__(self, client: redis.Redis, conversation_id: str, sequence: int, *,
-                 renewer: LeaseRenewer, wait_seconds: float, state_key: str) -> None:
+    def __init__(self, client: redis.Redis, conversation_id: str, *,
+                 renewer: LeaseRenewer) -> None:
         self._redis = client
-        self._sequence = sequence
-        self._served = conversation_key(conversation_id, "served")
-        self._lease = conversation_key(conversation_id, "lease")
-        self._wake = conversation_key(conversation_id, f"wake:{sequence}")
-        self._state_key = state_key
+        self.conversation_id = conversation_id
+        self.key = conversation_key(conversation_id, "lease")
         self._renewer = renewer
-        self._lease_ms = renewer.lease_ms
-        self._wait = wait_seconds
         self.owner = uuid.uuid4().hex
-        self.state: bytes | None = None
         self._held = False
-        self._ended = False
-        self._try = client.register_script(_TRY_ACQUIRE)
+        self._take = client.register_script(_TAKE)
         self._release = client.register_script(_RELEASE)
 
-    def acquire(self) -> Turn:
-        """Wait (blocking, woken by the previous commit) for this ticket's turn."""
-        deadline = time.monotonic() + self._wait
-        while True:
-            result = self._try(keys=[self._served, self._lease, self._state_key],
-                               args=[self._sequence, self.owner, self._lease_ms])
-            if isinstance(result, list):
-                self.state = result[1] if len(result) > 1 else None
-                self._held = True
-                self._renewer.hold(self._lease, self.owner)
-                return Turn.SERVE
-            state = result.decode() if isinstance(result, bytes) else result
-            if state == "done":
-                return Turn.DONE
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return Turn.NOT_YET
-            # 'wait': N-1 not committed yet; 'busy': a copy of N runs elsewhere. Either way
-            # the next commit wakes us; the timeout only bounds a lost wake-up.
-            self._redis.blpop([self._wake], timeout=max(remaining, 0.1))
+    def take(self) -> Taken:
+        cid = self.conversation_id
+        keys = [self.key, conversation_key(cid, "served"), conversation_key(cid, "seq"),
+                conversation_key(cid, "tracker"), conversation_key(cid, "inbox"),
+                conversation_key(cid, "queued"), conversation_key(cid, "attempts"),
+                UNSERVED_KEY]
+        result = self._take(keys=keys, args=[self.owner, self._renewer.lease_ms, cid])
+        kind = _text(result[0])
+        if kind != "serve":
+            return Taken("busy" if kind == "busy" else "idle")
+        self._held = True
+        self._renewer.hold(self.key, self.owner)
+        entry = Entry(int(result[1]), result[2], int(result[4]))
+        return Taken("serve", entry, result[3])
 
     def ended(self) -> None:
-        """The commit script deleted the lease: nothing left to release."""
-        self._ended = True
+        """The commit script let the lease go (or found it lost): nothing to release."""
+        self._renewer.drop(self.owner)
+        self._held = False
 
     def release(self) -> None:
         if not self._held:
             return
         self._renewer.drop(self.owner)
-        if not self._ended:
-            self._release(keys=[self._lease], args=[self.owner])
+        self._held = False
+        self._release(keys=[self.key], args=[self.owner])
 
-    def __enter__(self) -> TicketLock:
+    def __enter__(self) -> ConversationLease:
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
-        self.release()
+        try:
+            self.release()
+        except redis.RedisError:
+            pass  # it expires by itself; raising here would hide the original error
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value

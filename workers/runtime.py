@@ -36,10 +36,9 @@ class WorkerRuntime:
 @functools.cache
 def runtime() -> WorkerRuntime:
     settings = WorkerSettings.from_env()
-    # Blocking reads (BLPOP for the turn) last up to turn_wait_seconds: the socket timeout
-    # must be longer, or redis-py would cut them off (its default is 5 s).
+    # No blocking commands: a socket silent this long belongs to a Redis that went away.
     client = redis.Redis.from_url(settings.redis_url, socket_connect_timeout=5,
-                                  socket_timeout=settings.turn_wait_seconds + 10)
+                                  socket_timeout=10, health_check_interval=30)
     clients = {}
     if os.environ.get("PARLEY_ORDERS_URL"):
         clients["orders"] = OrdersClient(OrdersSettings.from_env())

@@ -17,19 +17,19 @@ class WorkerSettingsError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class WorkerSettings:
-    """``redis_url`` is the broker and the state store; ``lease_seconds`` must exceed the
-    longest backend call chain (timeouts × attempts + backoff), as the lease is what keeps
-    a second worker off a conversation that is still being served. It is renewed every
-    third of itself while the turn runs, and it is also how long a conversation stays
-    blocked when its whole worker dies (measured by ``bench/worker_recovery.py``): 30 s
-    covers the orders client's worst chain (3 × (2 + 5) s plus backoff)."""
+    """``redis_url`` is the broker and the state store. ``lease_seconds``: how long a
+    conversation's lease lasts unless renewed (every third of it, by a thread, while the
+    turns run); it is also how long a conversation waits when the worker serving it dies,
+    before the gateway's sweep asks for it again (measured by ``bench/chaos.py`` and
+    ``bench/worker_recovery.py``). ``visibility_timeout``: how long kombu waits before it
+    restores a task message a dead worker held; the message itself waits in the inbox
+    regardless, so this only bounds a redundant redelivery."""
 
     redis_url: str
     bot_dir: Path
     model_path: Path | None = None
-    lease_seconds: float = 30.0
+    lease_seconds: float = 6.0
     visibility_timeout: float = 30.0
-    turn_wait_seconds: float = 2.0
     prefetch_multiplier: int = 1
 
     def __repr__(self) -> str:
@@ -52,9 +52,8 @@ class WorkerSettings:
                                       f"(got {str(bot_dir)!r})")
         model = env.get("PARLEY_MODEL")
         return cls(redis_url=url, bot_dir=bot_dir, model_path=Path(model) if model else None,
-                   lease_seconds=_seconds(env, "PARLEY_LEASE_SECONDS", 30.0),
+                   lease_seconds=_seconds(env, "PARLEY_LEASE_SECONDS", 6.0),
                    visibility_timeout=_seconds(env, "PARLEY_VISIBILITY_TIMEOUT", 30.0),
-                   turn_wait_seconds=_seconds(env, "PARLEY_TURN_WAIT_SECONDS", 2.0),
                    prefetch_multiplier=_count(env, "PARLEY_WORKER_PREFETCH", 1))
 
 

@@ -1,14 +1,29 @@
-"""``handle_inbound``: one task per inbound message, served in order per conversation.
+"""``serve_conversation``: serve every unserved message of one conversation, in order.
 
-An inbound event may instead be the start of a conversation, which a channel enqueues
-when a conversation opens (the browser chat does, for a new session: ``InboundMessage.kind``
+The task carries only the conversation id; the messages wait in its inbox
+(``workers.inbox``). Under the conversation's lease (``workers.ordering``) the worker runs
+one turn per entry — NLU, dialogue, actions — and commits it (``workers.conversation_store``),
+which hands over the next entry; after ``BATCH`` turns it yields the conversation back to
+the queue's end, so one flooding conversation holds at most one worker process at a time,
+for at most ``BATCH`` turns, while the others are served.
+
+An inbound event may be the start of a conversation, which a channel enqueues when a
+conversation opens (the browser chat does, for a new session: ``InboundMessage.kind``
 ``"conversation_start"``). It is not a person's message: it gets no NLU and no typing
 indicator, and the bot only starts the session and says its greeting, if it has one
 (``Bot.start_conversation``).
+
+Failures: a Redis error fails the task, which is retried with backoff (its messages are in
+the inbox either way, and the gateway's sweep asks again for a stalled conversation). A
+turn that raises is logged and left for a later attempt; an entry attempted
+``MAX_ATTEMPTS`` times (a message that kills or breaks every worker serving it), missing
+or undecodable is given up on: recorded on ``parley:inbound:dead`` with the reason, and
+the conversation goes on.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from typing import Any
@@ -21,16 +36,17 @@ from celery.signals import worker_process_init
 from brain.dialogue.engine import TurnResult
 from brain.dialogue.tracker import Tracker
 from channels.models import Button, InboundMessage, OutboundMessage, decode_inbound
-from workers.bus import INBOUND_TASK, live_channel, typing_frame
+from workers.bus import SERVE_TASK, live_channel, typing_frame
 from workers.celery_app import app
-from workers.conversation_store import Commit
-from workers.ordering import TicketLock, Turn
+from workers.conversation_store import Commit, Step
+from workers.ordering import BATCH, MAX_ATTEMPTS, ConversationLease, Entry
 from workers.runtime import WorkerRuntime, runtime
 
-__all__ = ["handle_inbound", "serve"]
+__all__ = ["BATCH", "MAX_ATTEMPTS", "serve", "serve_conversation"]
 
 _log = logging.getLogger("parley.workers.tasks")
 LIVE_CHANNELS = frozenset({"webchat"})  # channels whose clients watch turns live
+_RETRY_CAP = 10.0   # seconds between retries after a Redis error, at most
 
 
 @worker_process_init.connect  # type: ignore[untyped-decorator]
@@ -38,45 +54,86 @@ def _load_bot(**_: Any) -> None:
     runtime()
 
 
-@app.task(name=INBOUND_TASK, bind=True, max_retries=None)  # type: ignore[untyped-decorator]
-def handle_inbound(self: Task, payload: str, sequence: int) -> str:
-    """``sequence`` comes apart from ``payload``: the gateway's enqueue script assigns it."""
-    message = msgspec.structs.replace(decode_inbound(payload), sequence=int(sequence))
-    outcome = serve(runtime(), message)
-    if outcome == "not_yet":
-        # Earlier messages of this conversation are not served yet: give the slot back.
-        raise self.retry(countdown=0.2)
-    return outcome
+@app.task(name=SERVE_TASK, bind=True, max_retries=None)  # type: ignore[untyped-decorator]
+def serve_conversation(self: Task, conversation_id: str) -> str:
+    try:
+        return serve(runtime(), conversation_id)
+    except redis.RedisError as exc:
+        _log.warning("conversation %s: Redis unavailable (%s); retrying", conversation_id, exc)
+        raise self.retry(exc=exc, countdown=min(0.5 * 2 ** self.request.retries,
+                                                _RETRY_CAP)) from exc
 
 
-def serve(rt: WorkerRuntime, message: InboundMessage) -> str:
-    """Serve ``message`` if it is its turn: 'committed', 'duplicate', 'not_yet' or 'lost'."""
-    key = rt.store.tracker_key(message.conversation_id)
-    with TicketLock(rt.redis, message.conversation_id, message.sequence, state_key=key,
-                    renewer=rt.leases, wait_seconds=rt.settings.turn_wait_seconds) as lock:
-        turn = lock.acquire()
-        if turn is Turn.DONE:
-            return "duplicate"
-        if turn is Turn.NOT_YET:
-            return "not_yet"
-        starts = message.kind == "conversation_start"
-        live = message.channel in LIVE_CHANNELS and not starts
-        if live:
-            _publish(rt, message.conversation_id, typing_frame(True))
-        tracker = rt.store.decode(lock.state) or rt.bot.new_tracker(message.conversation_id)
-        loaded = tracker.event_count
+class _TurnFailed(Exception):
+    """A turn raised; the entry stays in the inbox for a later attempt."""
+
+
+def serve(rt: WorkerRuntime, conversation_id: str) -> str:
+    """Serve the conversation's inbox: 'done', 'yielded', 'busy', 'idle', 'lease_lost',
+    'out_of_turn' or 'failed'."""
+    with ConversationLease(rt.redis, conversation_id, renewer=rt.leases) as lease:
+        taken = lease.take()
+        if taken.entry is None:
+            return taken.kind
+        tracker = rt.store.decode(taken.state) or rt.bot.new_tracker(conversation_id)
+        entry: Entry | None = taken.entry
+        turns = 0
+        while entry is not None:
+            turns += 1
+            try:
+                step = _serve_entry(rt, lease, tracker, entry, last=turns >= BATCH)
+            except _TurnFailed:
+                return "failed"  # the lease is released on the way out
+            if step.outcome is not Commit.NEXT:
+                lease.ended()
+                if step.outcome is Commit.LEASE_LOST:
+                    _log.warning("conversation %s: lease lost while serving #%d; another "
+                                 "worker serves it", conversation_id, entry.sequence)
+                return str(step.outcome.value)
+            entry = step.entry
+    return "done"
+
+
+def _serve_entry(rt: WorkerRuntime, lease: ConversationLease, tracker: Tracker,
+                 entry: Entry, *, last: bool) -> Step:
+    cid = lease.conversation_id
+    commit = functools.partial(rt.store.commit, conversation_id=cid, sequence=entry.sequence,
+                               owner=lease.owner, lease_ms=rt.leases.lease_ms, yield_turn=last)
+    message, problem = _decoded(entry)
+    if message is None or entry.attempts > MAX_ATTEMPTS:
+        reason = problem or f"failed on {MAX_ATTEMPTS} attempts"
+        _log.error("conversation %s: message #%d given up on (%s); recorded on "
+                   "parley:inbound:dead", cid, entry.sequence, reason)
+        return commit(None, now_ms=_now_ms(), dead_reason=reason,
+                      dead_message=entry.message or b"")
+    starts = message.kind == "conversation_start"
+    live = message.channel in LIVE_CHANNELS and not starts
+    if live:
+        _publish(rt, cid, typing_frame(True))
+    loaded = tracker.event_count
+    try:
         result = _turn(rt, tracker, message, starts=starts)
-        commit = rt.store.commit(tracker, sequence=message.sequence, owner=lock.owner,
-                                 loaded_count=loaded, outbound=_outbound(message, result))
-        if commit is not Commit.LEASE_LOST:
-            lock.ended()  # the commit script released the lease
-        if live and not result.messages:
-            _publish(rt, message.conversation_id, typing_frame(False))
-    if commit is Commit.LEASE_LOST:
-        _log.warning("conversation %s: lease lost while serving #%d; another worker serves it",
-                     message.conversation_id, message.sequence)
-        return "lost"
-    return "committed" if commit is Commit.COMMITTED else "duplicate"
+    except Exception as exc:
+        _log.exception("conversation %s: the turn of #%d failed (attempt %d of %d)", cid,
+                       entry.sequence, entry.attempts, MAX_ATTEMPTS)
+        if live:
+            _publish(rt, cid, typing_frame(False))
+        raise _TurnFailed from exc
+    step = commit(tracker, now_ms=_now_ms(), loaded_count=loaded,
+                  outbound=_outbound(message, result))
+    if live and not result.messages:
+        _publish(rt, cid, typing_frame(False))
+    return step
+
+
+def _decoded(entry: Entry) -> tuple[InboundMessage | None, str]:
+    if entry.message is None:
+        return None, "missing from the inbox"
+    try:
+        message = decode_inbound(entry.message)
+    except msgspec.DecodeError as exc:
+        return None, f"cannot be decoded: {exc}"
+    return msgspec.structs.replace(message, sequence=entry.sequence), ""
 
 
 def _turn(rt: WorkerRuntime, tracker: Tracker, message: InboundMessage, *, starts: bool
@@ -86,6 +143,10 @@ def _turn(rt: WorkerRuntime, tracker: Tracker, message: InboundMessage, *, start
         return rt.bot.start_conversation(tracker, channel=message.channel, now=now)
     return rt.bot.respond(tracker, message.payload or message.text, channel=message.channel,
                           message_id=message.message_id, now=now)
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
 
 
 def _publish(rt: WorkerRuntime, conversation_id: str, frame: bytes) -> None:

@@ -12,9 +12,9 @@ from urllib.parse import quote
 
 import aiohttp
 import pytest
-from slack_bolt.request.async_request import AsyncBoltRequest
+from slack_bolt.response import BoltResponse
 
-from channels.errors import PermanentSendError, TransientSendError, Unavailable
+from channels.errors import BadRequest, PermanentSendError, TransientSendError, Unavailable
 from channels.models import Button, InboundMessage, OutboundMessage
 from channels.slack import SlackAdapter, sign
 from tests.conftest import FIXTURES
@@ -54,30 +54,39 @@ def run(api_url: str, scenario: Scenario, *, tokens: dict[str, str] | None = Non
     return asyncio.run(main())
 
 
-def event(name: str, **changes: Any) -> AsyncBoltRequest:
+Signed = tuple[dict[str, str], bytes]
+
+
+def event(name: str, **changes: Any) -> Signed:
     body = json.loads((FIXTURES / "slack" / f"{name}.json").read_text())
     body.update(changes)
     return signed(json.dumps(body), "application/json")
 
 
-def click(**container: Any) -> AsyncBoltRequest:
+def click(**container: Any) -> Signed:
     body = json.loads((FIXTURES / "slack" / "block_actions.json").read_text())
     body["container"].update(container)
     return signed("payload=" + quote(json.dumps(body)), "application/x-www-form-urlencoded")
 
 
-def signed(body: str, content_type: str) -> AsyncBoltRequest:
+def signed(body: str, content_type: str) -> Signed:
     stamp = str(int(time.time()))
-    return AsyncBoltRequest(body=body, headers={
-        "content-type": content_type, "x-slack-request-timestamp": stamp,
-        "x-slack-signature": sign(SECRET, stamp, body)})
+    return {"Content-Type": content_type, "X-Slack-Request-Timestamp": stamp,
+            "X-Slack-Signature": sign(SECRET, stamp, body)}, body.encode()
+
+
+async def handle(adapter: SlackAdapter, request: Signed) -> BoltResponse:
+    """What the gateway's route does: verify, parse, dispatch."""
+    headers, body = request
+    adapter.verify(headers, body)
+    return await adapter.dispatch(adapter.parse(headers, body))
 
 
 # -- in -------------------------------------------------------------------------------------
 
 def test_url_verification_is_answered_with_the_challenge(api: FakeSlackApi) -> None:
     async def scenario(adapter: SlackAdapter, accepted: list[InboundMessage]) -> Any:
-        return await adapter.dispatch(event("url_verification"))
+        return await handle(adapter, event("url_verification"))
 
     response = run(api.api_url, scenario)
     assert response.status == 200
@@ -91,7 +100,7 @@ def test_messages_reach_accept_before_bolt_answers_and_the_bot_is_looked_up_once
     async def scenario(adapter: SlackAdapter, accepted: list[InboundMessage]) -> Any:
         statuses = []
         for name in ("message_im", "app_mention", "message_channel", "message_file_share"):
-            response = await adapter.dispatch(event(name))
+            response = await handle(adapter, event(name))
             statuses.append((response.status, len(accepted)))
         return statuses
 
@@ -103,7 +112,7 @@ def test_the_bots_own_edits_joins_and_unknown_events_are_acknowledged_and_droppe
         api: FakeSlackApi) -> None:
     async def scenario(adapter: SlackAdapter, accepted: list[InboundMessage]) -> Any:
         names = ("message_own_bot", "message_changed", "channel_join", "reaction_added")
-        statuses = [(await adapter.dispatch(event(n))).status for n in names]
+        statuses = [(await handle(adapter, event(n))).status for n in names]
         return statuses, list(accepted)
 
     assert run(api.api_url, scenario) == ([200] * 4, [])
@@ -111,7 +120,7 @@ def test_the_bots_own_edits_joins_and_unknown_events_are_acknowledged_and_droppe
 
 def test_a_button_click_is_acknowledged_after_it_is_accepted(api: FakeSlackApi) -> None:
     async def scenario(adapter: SlackAdapter, accepted: list[InboundMessage]) -> Any:
-        response = await adapter.dispatch(click(thread_ts="1718000850.001000"))
+        response = await handle(adapter, click(thread_ts="1718000850.001000"))
         return response.status, response.body, list(accepted)
 
     status, body, accepted = run(api.api_url, scenario)
@@ -129,7 +138,7 @@ def test_interactions_that_are_not_button_clicks_are_answered_200_and_skipped(
         api: FakeSlackApi, payload: dict[str, Any]) -> None:
     async def scenario(adapter: SlackAdapter, accepted: list[InboundMessage]) -> Any:
         body = "payload=" + quote(json.dumps(payload))
-        response = await adapter.dispatch(signed(body, "application/x-www-form-urlencoded"))
+        response = await handle(adapter, signed(body, "application/x-www-form-urlencoded"))
         return response.status, list(accepted)
 
     assert run(api.api_url, scenario) == (200, [])  # bolt alone would answer 404
@@ -142,7 +151,7 @@ def test_slacks_rate_limit_notice_is_logged(api: FakeSlackApi,
               "minute_rate_limited": 1718000040, "api_app_id": "A0PARLEY1"}
 
     async def scenario(adapter: SlackAdapter, accepted: list[InboundMessage]) -> Any:
-        return (await adapter.dispatch(signed(json.dumps(notice), "application/json"))).status
+        return (await handle(adapter, signed(json.dumps(notice), "application/json"))).status
 
     assert run(api.api_url, scenario) == 200
     assert "Slack dropped events of workspace T0A1B2C3D" in caplog.text
@@ -153,7 +162,7 @@ def test_a_workspace_without_a_token_is_ignored(api: FakeSlackApi) -> None:
         request = event("message_im", team_id=OTHER_TEAM, authorizations=[
             {"enterprise_id": None, "team_id": OTHER_TEAM, "user_id": "U0BOT0002",
              "is_bot": True, "is_enterprise_install": False}])
-        return (await adapter.dispatch(request)).status, list(accepted)
+        return (await handle(adapter, request)).status, list(accepted)
 
     assert run(api.api_url, scenario) == (200, [])
     assert api.calls == []
@@ -165,8 +174,8 @@ def test_each_workspace_uses_its_own_token(api: FakeSlackApi) -> None:
          "is_enterprise_install": False}]}
 
     async def scenario(adapter: SlackAdapter, accepted: list[InboundMessage]) -> Any:
-        await adapter.dispatch(event("message_im"))
-        await adapter.dispatch(event("message_im", event_id="Ev0IM000002", **other))
+        await handle(adapter, event("message_im"))
+        await handle(adapter, event("message_im", event_id="Ev0IM000002", **other))
         return [m.conversation_id for m in accepted]
 
     ids = run(api.api_url, scenario, tokens={TEAM: TOKEN, OTHER_TEAM: OTHER_TOKEN})
@@ -176,7 +185,7 @@ def test_each_workspace_uses_its_own_token(api: FakeSlackApi) -> None:
 
 def test_a_failing_accept_is_raised_not_turned_into_bolts_500(api: FakeSlackApi) -> None:
     async def scenario(adapter: SlackAdapter, accepted: list[InboundMessage]) -> Any:
-        return await adapter.dispatch(event("message_im"))
+        return await handle(adapter, event("message_im"))
 
     with pytest.raises(ConnectionError, match="redis down"):
         run(api.api_url, scenario, failing_accept=ConnectionError("redis down"))
@@ -187,8 +196,8 @@ def test_slack_unavailable_for_the_bot_lookup_is_transient(api: FakeSlackApi) ->
 
     async def scenario(adapter: SlackAdapter, accepted: list[InboundMessage]) -> Any:
         with pytest.raises(Unavailable):
-            await adapter.dispatch(event("message_im"))
-        response = await adapter.dispatch(event("message_im"))  # Slack's redelivery
+            await handle(adapter, event("message_im"))
+        response = await handle(adapter, event("message_im"))  # Slack's redelivery
         return response.status, len(accepted)
 
     assert run(api.api_url, scenario) == (200, 1)
@@ -198,7 +207,7 @@ def test_slack_unavailable_for_the_bot_lookup_is_transient(api: FakeSlackApi) ->
 def test_a_revoked_token_drops_the_request_and_says_which_workspace(
         api: FakeSlackApi, caplog: pytest.LogCaptureFixture) -> None:
     async def scenario(adapter: SlackAdapter, accepted: list[InboundMessage]) -> Any:
-        return (await adapter.dispatch(event("message_im"))).status, list(accepted)
+        return (await handle(adapter, event("message_im"))).status, list(accepted)
 
     assert run(api.api_url, scenario, tokens={TEAM: "xoxb-revoked"}) == (200, [])
     assert "T0A1B2C3D" in caplog.text and "xoxb-revoked" not in caplog.text
@@ -283,3 +292,62 @@ def test_a_reply_slack_cannot_show_is_permanent_without_a_call(api: FakeSlackApi
     with pytest.raises(PermanentSendError, match="2000"):
         send(api.api_url, reply(buttons=(Button("Go", "/x" * 1001),)))
     assert api.calls == []
+
+
+# -- requests that broke bolt (a 404 or a 500 before) ---------------------------------------
+
+def test_an_event_callback_without_an_event_is_answered_200_and_skipped(
+        api: FakeSlackApi) -> None:
+    body = json.loads((FIXTURES / "slack" / "message_im.json").read_text())
+    del body["event"]
+
+    async def scenario(adapter: SlackAdapter, accepted: list[InboundMessage]) -> Any:
+        response = await handle(adapter, signed(json.dumps(body), "application/json"))
+        return response.status, list(accepted)
+
+    assert run(api.api_url, scenario) == (200, [])  # bolt answered 404: Slack retried
+    assert api.calls == []
+
+
+def test_a_click_without_actions_is_answered_200_and_skipped(api: FakeSlackApi) -> None:
+    body = json.loads((FIXTURES / "slack" / "block_actions.json").read_text())
+    body["actions"] = []
+
+    async def scenario(adapter: SlackAdapter, accepted: list[InboundMessage]) -> Any:
+        response = await handle(adapter, signed("payload=" + quote(json.dumps(body)),
+                                                "application/x-www-form-urlencoded"))
+        return response.status, list(accepted)
+
+    assert run(api.api_url, scenario) == (200, [])  # bolt raised IndexError: a 500
+
+
+@pytest.mark.parametrize("changes", [{"event": []}, {"type": []},
+                                     {"event": {"type": "message", "subtype": []}}])
+def test_fields_of_the_wrong_type_are_bad_requests_before_bolt(
+        api: FakeSlackApi, changes: dict[str, Any]) -> None:
+    async def scenario(adapter: SlackAdapter, accepted: list[InboundMessage]) -> Any:
+        with pytest.raises(BadRequest):
+            await handle(adapter, event("message_im", **changes))
+        return list(accepted)
+
+    assert run(api.api_url, scenario) == []
+    assert api.calls == []
+
+
+def test_a_charset_nobody_knows_is_not_read(api: FakeSlackApi) -> None:
+    async def scenario(adapter: SlackAdapter, accepted: list[InboundMessage]) -> Any:
+        request = event("message_im")
+        request[0]["Content-Type"] = "application/json; charset=nope-42"
+        return (await handle(adapter, request)).status, len(accepted)
+
+    assert run(api.api_url, scenario) == (200, 1)  # request.text() raised LookupError
+
+
+def test_a_lone_surrogate_in_the_text_reaches_accept(api: FakeSlackApi) -> None:
+    async def scenario(adapter: SlackAdapter, accepted: list[InboundMessage]) -> Any:
+        body = json.loads((FIXTURES / "slack" / "message_im.json").read_text())
+        raw = json.dumps(body).replace('"hello"', '"hello \\ud800"')
+        await handle(adapter, signed(raw, "application/json"))
+        return [m.text for m in accepted]
+
+    assert run(api.api_url, scenario) == ["hello \ud800"]  # the ingress replaces it

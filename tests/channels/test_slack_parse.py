@@ -5,20 +5,31 @@ from __future__ import annotations
 import copy
 import json
 from typing import Any
+from urllib.parse import quote
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from channels.errors import BadRequest, Unauthorized
+from channels.identifiers import checked_inbound
 from channels.models import Button, OutboundMessage
 from channels.slack import sign, verifier, verify_signature
 from channels.slack_parse import (
+    BlockActions,
+    EventCallback,
     EventContext,
+    Skipped,
+    UrlVerification,
     address,
+    as_bolt_body,
     clean_text,
+    decode_request,
     pacing_key,
     parse_block_action,
     parse_event,
 )
+from tests.channels.strategies import any_text, bodies, headers, objects_with
 from tests.conftest import FIXTURES
 
 SLACK = FIXTURES / "slack"
@@ -69,7 +80,7 @@ def test_the_signature_matches_slacks_documented_example() -> None:
 @pytest.mark.parametrize(("headers", "reason"), [
     ({}, "missing"),
     ({"X-Slack-Request-Timestamp": str(int(NOW))}, "missing"),
-    ({"X-Slack-Request-Timestamp": "soon", "X-Slack-Signature": "v0=00"}, "missing"),
+    ({"X-Slack-Request-Timestamp": "soon", "X-Slack-Signature": "v0=00"}, "malformed"),
     (_headers(BODY, int(NOW) - 301), "stale"),
     (_headers(BODY, int(NOW) + 301), "stale"),
     (_headers(BODY, int(NOW), secret="another-secret"), "bad Slack signature"),
@@ -177,7 +188,7 @@ def test_a_bare_mention_is_skipped() -> None:
     assert parse_event(body, context()) is None
 
 
-@pytest.mark.parametrize("body", [{}, {"event": "x"}, {"event": {"type": "message"}},
+@pytest.mark.parametrize("body", [{}, {"event": None}, {"event": {"type": "message"}},
                                   {"event": {"type": "message", "channel_type": "im",
                                              "channel": "D1", "text": "hi"}}])
 def test_incomplete_events_are_skipped(body: dict[str, Any]) -> None:
@@ -249,3 +260,167 @@ def test_threads_of_one_channel_share_its_pace() -> None:
 def test_a_conversation_id_that_is_not_slacks_is_refused(bad: str) -> None:
     with pytest.raises(ValueError):
         address(bad)
+
+
+# -- what an external fuzzer broke (each a 500 before) ---------------------------------------
+
+@pytest.mark.parametrize("stamp", ["²", "1" * 5000, "١٧١٨٠٠٠٠٠٠"])
+def test_a_timestamp_that_is_not_ascii_digits_is_unauthorized(stamp: str) -> None:
+    with pytest.raises(Unauthorized, match="malformed"):
+        _verify({"X-Slack-Request-Timestamp": stamp, "X-Slack-Signature": "v0=00"}, BODY)
+
+
+@pytest.mark.parametrize("signature", ["v0=" + "é" * 64, "v0=\udcff"])
+def test_a_signature_that_is_not_ascii_is_unauthorized(signature: str) -> None:
+    headers = {"X-Slack-Request-Timestamp": str(int(NOW)), "X-Slack-Signature": signature}
+    with pytest.raises(Unauthorized, match="malformed"):
+        _verify(headers, BODY)
+
+
+def _changed(name: str, **changes: Any) -> bytes:
+    body = fixture(name)
+    for path, value in changes.items():
+        target = body
+        *parents, last = path.split("__")
+        for parent in parents:
+            target = target[int(parent)] if isinstance(target, list) else target[parent]
+        target[last] = value
+    return json.dumps(body).encode()
+
+
+@pytest.mark.parametrize("body", [
+    b"[" * 50_000 + b"]" * 50_000,
+    b'{"type": "event_callback", "event": ' + b"[" * 50_000 + b"]" * 50_000 + b"}",
+    b'{"type": 1}', b'[]', b'"event_callback"', b"payload=%5B%5D", b"payload=nope",
+    b'{"type": "url_verification"}',
+    _changed("message_im", event=[]), _changed("message_im", type=[]),
+    _changed("message_im", event__type=[]), _changed("message_im", event__subtype=[]),
+    _changed("message_im", event__user=5), _changed("message_im", event__text={"a": 1}),
+    _changed("message_im", event__files="x"), _changed("message_im", event__user="U 1"),
+    _changed("message_im", team_id=[]), _changed("message_im", event_id=5),
+    _changed("message_im", authorizations="x"), _changed("message_im", authorizations=[1]),
+    _changed("reaction_added", team_id=["T0A1B2C3D"]),  # the envelope, whatever the event
+])
+def test_malformed_event_requests_are_bad_requests(body: bytes) -> None:
+    with pytest.raises(BadRequest):
+        decode_request(body, "application/json")
+
+
+def _click(**changes: Any) -> bytes:
+    return b"payload=" + quote(_changed("block_actions", **changes)).encode()
+
+
+@pytest.mark.parametrize("body", [
+    _click(actions=[1]), _click(actions="x"), _click(user=[]), _click(container=[]),
+    _click(team=[]), _click(channel="x"), _click(message=3), _click(actions__0__value=5),
+    _click(actions__0__text="Yes"), _click(actions__0__action_ts=1718000905.1),
+])
+def test_malformed_interactions_are_bad_requests(body: bytes) -> None:
+    with pytest.raises(BadRequest):
+        decode_request(body, "application/x-www-form-urlencoded")
+
+
+@pytest.mark.parametrize(("body", "reason"), [
+    (_changed("message_im", event=None), "without an event"),
+    (json.dumps({k: v for k, v in fixture("message_im").items() if k != "event"}).encode(),
+     "without an event"),
+    (_click(actions=[]), "not a button click"),
+    (_click(actions__0__action_id=None), "without an action_id"),
+    (b"ssl_check=1&token=x", "ssl_check"),
+    (json.dumps({"type": "app_rate_limited", "team_id": TEAM}).encode(), "hourly limit"),
+])
+def test_requests_parley_does_not_take_are_skipped(body: bytes, reason: str) -> None:
+    skipped = decode_request(body, "application/json" if body.startswith(b"{") else "")
+    assert isinstance(skipped, Skipped) and reason in skipped.reason
+
+
+def test_the_charset_a_content_type_names_is_not_read() -> None:
+    body = (SLACK / "url_verification.json").read_bytes()
+    payload = decode_request(body, "application/json; charset=nope-42")
+    assert isinstance(payload, UrlVerification)
+
+
+def test_a_lone_surrogate_reaches_the_message_to_be_replaced_later() -> None:
+    payload = decode_request(_changed("message_im", event__text="hi \ud800"))
+    assert isinstance(payload, EventCallback)
+    message = parse_event(json.loads(as_bolt_body(payload)), context())
+    assert message is not None and message.text == "hi \ud800"
+    assert checked_inbound(message).text == "hi \ufffd"
+
+
+def test_what_bolt_is_given_holds_only_the_typed_fields() -> None:
+    body = fixture("message_im")
+    body["blocks"] = [[[["deep"]]]]
+    body["event"]["blocks"] = {"any": "shape"}
+    payload = decode_request(json.dumps(body).encode())
+    given_to_bolt = json.loads(as_bolt_body(payload))  # type: ignore[arg-type]
+    assert "blocks" not in given_to_bolt and "blocks" not in given_to_bolt["event"]
+    assert given_to_bolt["event"]["user"] == "U0PERSON1"
+
+
+# -- properties -----------------------------------------------------------------------------
+
+SLACK_HEADERS = headers({
+    "X-Slack-Request-Timestamp": st.integers(int(NOW) - 400, int(NOW) + 400).map(str),
+    "X-Slack-Signature": st.text("0123456789abcdef", min_size=64, max_size=64).map("v0=".__add__),
+})
+EVENT = objects_with({
+    "type": st.sampled_from(["message", "app_mention", "reaction_added"]),
+    "subtype": st.sampled_from(["file_share", "thread_broadcast", "message_changed"]),
+    "user": st.sampled_from(["U0PERSON1", "U 1", ""]), "channel": st.sampled_from(["D0DM00001",
+                                                                                "C0LISTEN1"]),
+    "channel_type": st.just("im"), "text": any_text, "thread_ts": any_text,
+    "bot_id": any_text, "files": st.lists(objects_with({"url_private": any_text,
+                                                        "mimetype": any_text}), max_size=2)})
+ENVELOPE = objects_with({
+    "type": st.sampled_from(["event_callback", "url_verification", "block_actions",
+                             "app_rate_limited", "view_submission"]),
+    "event": EVENT, "event_id": st.sampled_from(["Ev0IM000001", "Ev 1"]), "team_id": any_text,
+    "challenge": any_text, "authorizations": st.lists(objects_with({"team_id": any_text})),
+    "actions": st.lists(objects_with({"type": st.just("button"), "action_id": any_text,
+                                      "value": any_text, "action_ts": any_text}), max_size=2),
+    "user": objects_with({"id": any_text}), "container": objects_with({
+        "type": st.just("message"), "channel_id": any_text, "thread_ts": any_text}),
+    "team": objects_with({"id": any_text}), "message": objects_with({"thread_ts": any_text}),
+})
+
+
+@given(SLACK_HEADERS, bodies())
+def test_verification_answers_nothing_or_parleys_error(headers: dict[str, str],
+                                                       body: bytes) -> None:
+    try:
+        _verify(headers, body)
+    except (Unauthorized, BadRequest):
+        return
+    assert headers["X-Slack-Signature"] == sign(SECRET, headers["X-Slack-Request-Timestamp"],
+                                                body)
+
+
+@given(st.one_of(bodies(ENVELOPE), ENVELOPE.map(lambda b: b"payload=" + quote(
+    json.dumps(b)).encode())), st.sampled_from(["application/json", "", "text/plain; x=y"]))
+def test_a_request_is_a_typed_payload_skipped_or_bad_request(body: bytes,
+                                                             content_type: str) -> None:
+    try:
+        payload = decode_request(body, content_type)
+    except BadRequest:
+        return
+    if isinstance(payload, Skipped):
+        return
+    bolt_body = json.loads(as_bolt_body(payload))
+    assert bolt_body["type"] == payload.type
+    parsed = (parse_event(bolt_body, context()) if isinstance(payload, EventCallback)
+              else parse_block_action(bolt_body, context())
+              if isinstance(payload, BlockActions) else None)
+    if parsed is not None:  # every message the parsers make can be stored
+        assert checked_inbound(parsed).message_id == parsed.message_id
+
+
+@given(ENVELOPE)
+def test_the_parsers_answer_a_message_none_or_bad_request(body: dict[str, Any]) -> None:
+    for parse in (parse_event, parse_block_action):
+        try:
+            message = parse(body, context())
+        except BadRequest:
+            continue
+        if message is not None:
+            checked_inbound(message)

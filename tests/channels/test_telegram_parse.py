@@ -6,10 +6,14 @@ import json
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from channels.errors import BadRequest, Unauthorized
+from channels.identifiers import checked_inbound
 from channels.telegram import SECRET_HEADER, TelegramAdapter, secret_headers, verify_secret
 from channels.telegram_parse import BotIdentity, TelegramUpdate, parse_update
+from tests.channels.strategies import any_text, bodies, dumped, headers, objects_with
 from tests.conftest import FIXTURES
 
 ME = BotIdentity(id=123456789, username="ParleyTestBot")
@@ -184,3 +188,112 @@ def test_a_callback_answer_is_returned_for_a_pressed_button_only() -> None:
     assert TelegramAdapter.webhook_answer(text, enqueued=True) is None
     expired = TelegramAdapter.webhook_answer(press, enqueued=False)
     assert expired is not None and "expired" in expired["text"]
+
+
+# -- what an external fuzzer broke (each a 500 before) ---------------------------------------
+
+def _with(template: str, **changes: Any) -> dict[str, Any]:
+    data = fixture(template)
+    data["message"].update(changes)
+    return data
+
+
+@pytest.mark.parametrize("data", [
+    _with("private_text", text=5),                  # AttributeError: int has no strip
+    _with("private_text", date=10**20),             # OverflowError: time_t
+    _with("private_text", date=-(10**20)),
+    _with("private_text", chat=[]), _with("private_text", entities=5),
+    _with("private_text", entities=[5]), _with("private_text", message_id="101"),
+    _with("private_text", is_topic_message="yes"),
+    {**fixture("private_text"), "update_id": 10**30},
+    {**fixture("private_text"), "update_id": True},
+    {"update_id": 7, "message": {"\ud800": 1, "message_id": 1, "date": 0,
+                                 "chat": {"id": 1, "type": "private"}}},
+])
+def test_fields_of_the_wrong_type_or_size_are_bad_requests(data: dict[str, Any]) -> None:
+    with pytest.raises(BadRequest):
+        parse(data)
+
+
+@pytest.mark.parametrize("body", [b"[" * 50_000 + b"]" * 50_000,
+                                  b'{"update_id": ' + b"1" * 5000 + b"}",
+                                  b'{"update_id": 7, "message": ' + b"[" * 50_000 + b"}"])
+def test_bodies_no_parser_can_read_are_bad_requests(body: bytes) -> None:
+    with pytest.raises(BadRequest):
+        parse(body)
+
+
+def test_an_entity_splitting_a_surrogate_pair_is_ignored() -> None:
+    # 😀 is two UTF-16 units: an entity starting or ending inside it cuts it in two.
+    inside = _with("private_text", text="😀/start",
+                   entities=[{"type": "bot_command", "offset": 0, "length": 1}])
+    message = parse(inside).message  # UnicodeDecodeError before
+    assert message is not None and message.text == "😀/start" and message.payload is None
+    group = fixture("group_mention")
+    group["message"]["entities"][0]["offset"] += 1  # from inside the 👋 it follows
+    assert parse(group) == TelegramUpdate("ignored")
+
+
+def test_an_entity_past_its_text_is_ignored() -> None:
+    command = _with("private_text", entities=[{"type": "bot_command", "offset": 0,
+                                               "length": 999}])
+    message = parse(command).message
+    assert message is not None and message.text == "when do you open"
+
+
+def test_a_whole_number_is_one_however_json_spells_it() -> None:
+    body = json.dumps(fixture("private_text")).replace('"update_id": 500000001',
+                                                       '"update_id": 500000001.0').encode()
+    message = parse(body).message
+    assert message is not None and message.message_id == "123456789:500000001"
+
+
+def test_a_lone_surrogate_in_the_text_is_kept_for_the_ingress_to_replace() -> None:
+    body = json.dumps(fixture("private_text")).replace("when do you open",
+                                                       "open \\ud800?").encode()
+    message = parse(body).message
+    assert message is not None and message.text == "open \ud800?"
+    assert checked_inbound(message).text == "open \ufffd?"
+
+
+# -- properties -----------------------------------------------------------------------------
+
+USER = objects_with({"id": st.integers(), "is_bot": st.booleans(), "username": any_text})
+CHAT = objects_with({"id": st.integers(), "type": st.sampled_from(["private", "group",
+                                                                   "supergroup", "channel"])})
+ENTITY = objects_with({"type": st.sampled_from(["bot_command", "mention", "text_mention"]),
+                       "offset": st.integers(-2, 40), "length": st.integers(-2, 40),
+                       "user": USER})
+MESSAGE = objects_with({
+    "message_id": st.integers(), "date": st.integers(), "chat": CHAT, "from": USER,
+    "text": st.one_of(st.sampled_from(["/start", "/start@ParleyTestBot x", "@ParleyTestBot hi",
+                                       "😀@ParleyTestBot 😀"]), any_text),
+    "caption": any_text, "entities": st.lists(ENTITY, max_size=3),
+    "caption_entities": st.lists(ENTITY, max_size=2), "reply_to_message": objects_with(
+        {"from": USER}), "is_topic_message": st.booleans(),
+    "message_thread_id": st.integers()})
+UPDATE = objects_with({
+    "update_id": st.integers(), "message": MESSAGE,
+    "callback_query": objects_with({"id": any_text, "from": USER, "chat_instance": any_text,
+                                    "data": any_text, "message": MESSAGE}),
+    "edited_message": MESSAGE})
+
+
+@given(st.one_of(bodies(UPDATE), UPDATE.map(dumped)))
+def test_parse_answers_what_to_enqueue_or_bad_request(body: bytes) -> None:
+    try:
+        update = parse(body)
+    except BadRequest:
+        return
+    assert update.kind in ("message", "command", "callback_query", "ignored")
+    if update.message is not None:
+        checked_inbound(update.message)  # its ids are ids; its text can be stored
+
+
+@given(headers({SECRET_HEADER: st.sampled_from([SECRET, SECRET + "x", ""])}))
+def test_the_secret_check_answers_nothing_or_unauthorized(headers: dict[str, str]) -> None:
+    try:
+        verify_secret(SECRET, headers)
+    except Unauthorized:
+        return
+    assert headers[SECRET_HEADER] == SECRET

@@ -10,11 +10,15 @@ from urllib.parse import urlencode
 
 import aiohttp
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from channels.errors import BadRequest, PermanentSendError, TransientSendError, Unauthorized
+from channels.identifiers import checked_inbound
 from channels.models import Attachment, Button, OutboundMessage
 from channels.whatsapp import SentMessage, StatusReport, WhatsAppAdapter, sign
 from channels.whatsapp_client import retry_after_seconds, twilio_client
+from tests.channels.strategies import forms, headers
 from tests.fakes.twilio_api import ACCOUNT_SID, BUSINESS, PERSON, TwilioApiFake, recorded
 
 TOKEN = "test-auth-token"
@@ -247,3 +251,83 @@ def test_retry_after_may_be_seconds_or_an_http_date() -> None:
     assert retry_after_seconds("12") == 12.0
     assert retry_after_seconds("Mon, 01 Jan 2024 12:00:30 GMT", now=now) == 30.0
     assert retry_after_seconds("soon") is None and retry_after_seconds(None) is None
+
+
+# --- what an external fuzzer broke (each a 500 before) -------------------------------------
+
+@pytest.mark.parametrize("count", ["²", "١", "9" * 5000, "1000", "-1", " 1"])
+def test_a_media_count_that_is_not_a_small_ascii_number_is_a_bad_request(count: str) -> None:
+    with pytest.raises(BadRequest, match="NumMedia"):
+        _adapter().parse(recorded("media_message", NumMedia=count))
+
+
+@pytest.mark.parametrize("code", ["²", "9" * 5000, "630 16", "-1"])
+def test_an_error_code_that_is_not_an_ascii_number_is_a_bad_request(code: str) -> None:
+    with pytest.raises(BadRequest, match="ErrorCode"):
+        _adapter().parse_status(recorded("status_failed_63016", ErrorCode=code))
+
+
+def test_an_empty_error_code_is_none() -> None:
+    report = _adapter().parse_status(recorded("status_failed_63016", ErrorCode=""))
+    assert report is not None and report.error_code is None
+
+
+@pytest.mark.parametrize("url", [PUBLIC + "?a=\udcff", PUBLIC + "?\ud800"])
+def test_a_url_the_sdk_cannot_encode_is_unauthorized(url: str) -> None:
+    body = recorded("text_message")
+    with pytest.raises(Unauthorized):
+        _adapter().verify({"X-Twilio-Signature": "x"}, body, url)
+
+
+# --- properties ---------------------------------------------------------------------------
+
+NUMBER = st.sampled_from([f"whatsapp:{BUSINESS}", f"whatsapp:{PERSON}", "whatsapp:+1",
+                          PERSON, "sms:+15005550006"])
+FORM = forms({
+    "MessageSid": st.sampled_from(["SM" + "a" * 32, "MM" + "0" * 32, "SMnope"]),
+    "From": NUMBER, "To": NUMBER, "Body": st.text(max_size=20),
+    "NumMedia": st.sampled_from(["0", "1", "2", "11", "²"]),
+    "MediaUrl0": st.just("https://cdn.example.test/a.png"), "MediaUrl1": st.just(""),
+    "ButtonPayload": st.sampled_from(["/affirm", ""]),
+    "MessageStatus": st.sampled_from(["sent", "failed", "receiving", ""]),
+    "ErrorCode": st.sampled_from(["", "63016", "²"]), "ErrorMessage": st.text(max_size=10)})
+
+
+@given(FORM)
+def test_parse_answers_messages_the_bus_can_carry_or_bad_request(body: bytes) -> None:
+    try:
+        messages = _adapter().parse(body)
+    except BadRequest:
+        return
+    for message in messages:
+        assert checked_inbound(message) == message
+
+
+@given(FORM)
+def test_parse_status_answers_a_report_none_or_bad_request(body: bytes) -> None:
+    try:
+        report = _adapter().parse_status(body)
+    except BadRequest:
+        return
+    if report is not None:
+        assert report.rank >= 0 and (report.error_code is None or report.error_code >= 0)
+
+
+@given(FORM, st.sampled_from([PUBLIC, PUBLIC + "?x=1", PUBLIC + "?\udcff"]),
+       headers({"X-Twilio-Signature": st.just("x")}))
+def test_verify_answers_nothing_or_parleys_error(body: bytes, url: str,
+                                                 given_headers: dict[str, str]) -> None:
+    try:
+        _adapter().verify(given_headers, body, url)
+    except (Unauthorized, BadRequest):
+        return
+    assert given_headers["X-Twilio-Signature"] == sign(TOKEN, url, body)
+
+
+@given(FORM)
+def test_what_twilio_signs_is_verified(body: bytes) -> None:
+    try:
+        signature = sign(TOKEN, PUBLIC, body)
+    except BadRequest:  # not a form: Twilio never signs one
+        return
+    _adapter().verify({"X-Twilio-Signature": signature}, body, PUBLIC)

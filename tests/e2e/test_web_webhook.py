@@ -197,3 +197,32 @@ def test_a_429_is_retried_after_the_advertised_delay(
     sink.wait_for(1, timeout=60)
     assert sink.attempts == 2
     assert sink.arrivals[1] - sink.arrivals[0] >= 7.0
+
+
+def test_a_conversation_with_too_many_unanswered_messages_is_told_to_wait(
+        gateway_env: dict[str, str], clean_redis: redis.Redis, tmp_path: Path,
+        bot_model: Path, sink: CallbackSink) -> None:
+    """With no worker yet, three messages wait; the fourth gets 429 with Retry-After and
+    is not taken (so the site may send it again); another conversation is not held back;
+    once the worker has answered, the same fourth message is accepted."""
+    gateway = GatewayProcess(tmp_path / "gateway.log", dict(gateway_env, PARLEY_MAX_UNSERVED="3"))
+    worker = None
+    try:
+        statuses = [_post(gateway, _message("flood", n, "/opening_hours")).status_code
+                    for n in range(1, 5)]
+        assert statuses == [202, 202, 202, 429]
+        refused = _post(gateway, _message("flood", 4, "/opening_hours"))
+        assert refused.status_code == 429 and refused.headers["Retry-After"] == "2"
+        assert "PARLEY_MAX_UNSERVED" in refused.json()["error"]
+        assert _post(gateway, _message("flood", 1, "/opening_hours")).json()["status"] == \
+            "duplicate"
+        assert _post(gateway, _message("calm", 1, "/opening_hours")).status_code == 202
+        worker = WorkerProcess(bot_model, tmp_path / "worker.log")
+        sink.wait_for(4, timeout=60)
+        again = _post(gateway, _message("flood", 4, "/opening_hours"))
+        assert again.status_code == 202 and again.json()["sequence"] == 4
+        assert len(sink.wait_for(5, timeout=60)) == 5
+    finally:
+        if worker is not None:
+            worker.stop()
+        gateway.stop()

@@ -20,7 +20,7 @@ from gateway.dispatcher import DEAD_LETTER_STREAM
 from gateway.whatsapp_state import choices_key, sent_key
 from tests.fakes.twilio_api import ACCOUNT_SID, BUSINESS, PERSON, TwilioApiFake, recorded
 from tests.processes import GatewayProcess, WorkerProcess
-from workers.bus import INBOUND_QUEUE
+from workers.bus import INBOUND_QUEUE, conversation_key
 
 TOKEN = "e2e-twilio-auth-token"
 PUBLIC = "https://bot.example.test"  # what Twilio calls; the gateway listens elsewhere
@@ -204,10 +204,12 @@ def test_unknown_events_are_answered_200_and_skipped(
 def test_media_are_normalised_to_attachments(
         gateway: GatewayProcess, clean_redis: redis.Redis) -> None:
     assert _post(gateway, recorded("media_message")).status_code == 200
-    [queued] = clean_redis.lrange(INBOUND_QUEUE, 0, -1)
-    args = json.loads(json.loads(queued)["body"])[0]
-    message = decode_inbound(args[0])
-    assert message.message_id == "MM2a1b3c4d5e6f708192a3b4c5d6e7f809" and args[1] == 1
+    [queued] = clean_redis.lrange(INBOUND_QUEUE, 0, -1)  # "serve this conversation"
+    [conversation] = json.loads(json.loads(queued)["body"])[0]
+    inbox = clean_redis.hgetall(conversation_key(conversation, "inbox"))
+    assert list(inbox) == [b"1"]
+    message = decode_inbound(inbox[b"1"])
+    assert message.message_id == "MM2a1b3c4d5e6f708192a3b4c5d6e7f809"
     assert message.text == "Our menu and the booking"
     assert [a.content_type for a in message.attachments] == ["image/jpeg", "application/pdf"]
     assert all(isinstance(a, Attachment) and a.url.startswith("https://api.twilio.com/")

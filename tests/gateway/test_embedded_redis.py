@@ -33,21 +33,24 @@ from brain.dialogue.tracker import Tracker
 from channels.models import InboundMessage, OutboundMessage, decode_outbound
 from gateway.dispatcher import OutboundDispatcher
 from gateway.embedded_redis import EmbeddedRedis, start_embedded_redis, valkey_binary
-from gateway.ingress import _ENQUEUE, Ingress
+from gateway.ingress import ConversationFlooded, Ingress
 from gateway.metrics import GatewayMetrics
+from gateway.sweeper import InboxSweeper
 from integrations.policy import RetryPolicy
 from tests.conftest import REPO
 from workers.bus import (
     INBOUND_QUEUE,
-    INBOUND_TASK,
     OUTBOUND_STREAM,
-    celery_message,
+    SERVE_TASK,
+    UNSERVED_KEY,
     conversation_key,
     dedupe_key,
     live_channel,
+    serve_message,
 )
-from workers.conversation_store import _COMMIT, Commit, ConversationStore
-from workers.ordering import _TRY_ACQUIRE, LeaseRenewer, TicketLock, Turn
+from workers.conversation_store import Commit, ConversationStore
+from workers.inbox import enqueue
+from workers.ordering import ConversationLease, LeaseRenewer
 
 pytestmark = pytest.mark.timeout(30)
 # Time bounds below leave a loaded 2-core machine a wide margin: a wake-up that must come
@@ -142,32 +145,40 @@ def _inbound(message_id: str, text: str) -> InboundMessage:
 
 
 def test_ingress_enqueue_script(bus: EmbeddedRedis, connect: Callable[[], redis.Redis]) -> None:
-    """``gateway.ingress.Ingress`` over redis.asyncio: SET NX EX, INCR, LPUSH in one script."""
+    """``gateway.ingress.Ingress`` over redis.asyncio: dedupe, number, inbox, one serve task
+    while one is queued, the cap, in one script."""
+    cid = "web:acme:chat-1"
 
-    async def accept_all() -> list[int | None]:
+    async def accept_all() -> list[int | str | None]:
         client = aioredis.Redis.from_url(bus.url, socket_timeout=15)
         try:
             ingress = Ingress(client, dedupe_ttl=600)
-            return [await ingress.accept(_inbound("m1", "hello")),
-                    await ingress.accept(_inbound("m2", "a pizza, please")),
-                    await ingress.accept(_inbound("m1", "hello"))]  # a platform retry
+            results: list[int | str | None] = [
+                await ingress.accept(_inbound("m1", "hello"), cap=3),
+                await ingress.accept(_inbound("m2", "a pizza, please"), cap=3),
+                await ingress.accept(_inbound("m1", "hello"), cap=3)]  # a platform retry
+            await ingress.accept(_inbound("m3", "three"), cap=3)
+            try:
+                await ingress.accept(_inbound("m4", "four"), cap=3)
+            except ConversationFlooded:
+                results.append("flooded")
+            results.append(await ingress.accept(_inbound("m1", "hello"), cap=3))
+            return results
         finally:
             await client.aclose()
 
-    assert asyncio.run(accept_all()) == [1, 2, None]
+    assert asyncio.run(accept_all()) == [1, 2, None, "flooded", None]
     sync = connect()
     assert 590 <= sync.ttl(dedupe_key("web", "m1")) <= 600
-    assert sync.get(conversation_key("web:acme:chat-1", "seq")) == b"2"
-    queued = [json.loads(raw) for raw in reversed(sync.lrange(INBOUND_QUEUE, 0, -1))]
-    assert [m["headers"]["task"] for m in queued] == [INBOUND_TASK, INBOUND_TASK]
-    args = [json.loads(m["body"])[0] for m in queued]
-    assert [(json.loads(payload)["text"], sequence) for payload, sequence in args] == [
-        ("hello", 1), ("a pizza, please", 2)]
-    # The same script text, by hand (what Ingress registers): a fresh id gets sequence 3.
-    assert sync.eval(_ENQUEUE, 3, dedupe_key("web", "m3"),
-                     conversation_key("web:acme:chat-1", "seq"), INBOUND_QUEUE,
-                     600, b"<", b">") == 3
-    assert sync.lindex(INBOUND_QUEUE, 0) == b"<3>"
+    assert not sync.exists(dedupe_key("web", "m4"))  # refused, so it may come again
+    assert sync.get(conversation_key(cid, "seq")) == b"3"
+    inbox = sync.hgetall(conversation_key(cid, "inbox"))
+    assert sorted(inbox) == [b"1", b"2", b"3"]
+    assert msgspec.json.decode(inbox[b"2"])["text"] == "a pizza, please"
+    queued = [json.loads(raw) for raw in sync.lrange(INBOUND_QUEUE, 0, -1)]
+    assert [(m["headers"]["task"], json.loads(m["body"])[0]) for m in queued] == [
+        (SERVE_TASK, [cid])]  # one task while one is queued
+    assert sync.exists(conversation_key(cid, "queued")) and sync.zscore(UNSERVED_KEY, cid)
 
 
 def _tracker(cid: str, text: str, reply: str, before: Tracker | None = None) -> Tracker:
@@ -182,107 +193,134 @@ def _reply(cid: str, sequence: int, text: str) -> OutboundMessage:
                            sequence=sequence, index=0, text=text)
 
 
-def test_ticket_lock_lease_and_commit(bus: EmbeddedRedis,
-                                      connect: Callable[[], redis.Redis]) -> None:
-    """Two turns of one conversation through ``TicketLock``, ``LeaseRenewer`` and
-    ``ConversationStore``: ticket 2 blocks (BLPOP) until ticket 1's commit wakes it."""
+def test_lease_and_commit_serve_the_inbox_in_order(
+        bus: EmbeddedRedis, connect: Callable[[], redis.Redis]) -> None:
+    """Two messages of one conversation through ``ConversationLease``, ``LeaseRenewer`` and
+    ``ConversationStore``: a second task finds the lease busy; the commit of #1 hands over
+    #2; the commit of #2 lets everything go; the replies are numbered in ``outq``."""
     cid = "web:acme:chat-1"
     worker_a, worker_b = connect(), connect()
-    store_a, store_b = ConversationStore(worker_a), ConversationStore(worker_b)
+    for number, text in ((1, "first"), (2, "second")):
+        assert enqueue(worker_a, _inbound(f"m{number}", text)) == number
     lease_ms = 1000  # renewed every third: a loaded machine may delay one renewal, not three
     renewer_a, renewer_b = LeaseRenewer(worker_a, lease_ms), LeaseRenewer(worker_b, lease_ms)
-    key = store_a.tracker_key(cid)
-
-    second: dict[str, Any] = {}
-
-    def serve_second() -> None:
-        with TicketLock(worker_b, cid, 2, renewer=renewer_b, wait_seconds=5,
-                        state_key=key) as lock:
-            second["turn"] = lock.acquire()
-            second["woke"] = time.monotonic()
-            tracker = store_b.decode(lock.state)
-            assert tracker is not None
-            loaded = tracker.event_count
-            _tracker(cid, "second", "reply 2", tracker)
-            second["lost"] = store_b.commit(tracker, sequence=2, owner="someone else",
-                                            loaded_count=loaded, outbound=[])
-            second["commit"] = store_b.commit(tracker, sequence=2, owner=lock.owner,
-                                              loaded_count=loaded,
-                                              outbound=[_reply(cid, 2, "reply 2")])
-            lock.ended()
-
-    waiter = threading.Thread(target=serve_second)
-    waiter.start()
-    try:
-        _serve_first(worker_a, store_a, renewer_a, cid, second, lease_ms)
-    finally:
-        waiter.join(5)
-        if waiter.is_alive():  # the first turn failed: do not leave it waiting
-            worker_a.rpush(conversation_key(cid, "wake:2"), "1")
-            waiter.join(10)
-    assert second["turn"] is Turn.SERVE
-    assert second["woke"] - second["committed_at"] < 2.5  # woken by the commit, not the 5 s timeout
-    assert second["lost"] is Commit.LEASE_LOST
-    assert second["commit"] is Commit.COMMITTED
-
-    assert store_a.served(cid) == 2
-    loaded = store_a.load(cid)
-    assert loaded is not None and loaded.event_count == 4
-    assert [e["text"] for e in store_a.history(cid)] == ["first", "reply 1", "second", "reply 2"]
-    replies = [decode_outbound(fields[b"message"])
-               for _, fields in cast(list[Any], worker_a.xrange(OUTBOUND_STREAM))]
-    assert [(r.sequence, r.text) for r in replies] == [(1, "reply 1"), (2, "reply 2")]
-    assert worker_a.exists(conversation_key(cid, "lease")) == 0
-    assert 0 < worker_a.pttl(conversation_key(cid, "wake:3")) <= 600_000
-
-    # A redelivered ticket 1 is skipped; ticket 4 (3 never came) is handed back.
-    redelivered = TicketLock(worker_a, cid, 1, renewer=renewer_a, wait_seconds=1, state_key=key)
-    assert redelivered.acquire() is Turn.DONE
-    early = TicketLock(worker_a, cid, 4, renewer=renewer_a, wait_seconds=0.2, state_key=key)
-    started = time.monotonic()
-    assert early.acquire() is Turn.NOT_YET
-    assert 0.15 < time.monotonic() - started < SLACK
-
-
-def _serve_first(client: redis.Redis, store: ConversationStore, renewer: LeaseRenewer,
-                 cid: str, second: dict[str, Any], lease_ms: int) -> None:
-    time.sleep(0.2)  # ticket 2 is waiting on wake:2 by now
-    assert "turn" not in second
-    with TicketLock(client, cid, 1, renewer=renewer, wait_seconds=5,
-                    state_key=store.tracker_key(cid)) as lock:
-        assert lock.acquire() is Turn.SERVE and lock.state is None
-        lease = conversation_key(cid, "lease")
+    store = ConversationStore(worker_a)
+    with ConversationLease(worker_a, cid, renewer=renewer_a) as lease:
+        taken = lease.take()
+        assert taken.kind == "serve" and taken.state is None and taken.entry is not None
+        assert (taken.entry.sequence, taken.entry.attempts) == (1, 1)
+        assert msgspec.json.decode(taken.entry.message)["text"] == "first"
+        with ConversationLease(worker_b, cid, renewer=renewer_b) as other:
+            assert other.take().kind == "busy"
         time.sleep(lease_ms * 2 / 1000)  # outlives the lease unless the renewer extends it
-        assert client.get(lease) == lock.owner.encode()
-        assert 0 < client.pttl(lease) <= lease_ms
+        assert worker_a.get(lease.key) == lease.owner.encode()
         tracker = _tracker(cid, "first", "reply 1")
-        second["committed_at"] = time.monotonic()
-        assert store.commit(tracker, sequence=1, owner=lock.owner, loaded_count=0,
-                            outbound=[_reply(cid, 1, "reply 1")]) is Commit.COMMITTED
-        lock.ended()
+        step = store.commit(tracker, conversation_id=cid, sequence=1, owner="someone else",
+                            lease_ms=lease_ms, now_ms=1, outbound=[])
+        assert step.outcome is Commit.LEASE_LOST
+        step = store.commit(tracker, conversation_id=cid, sequence=1, owner=lease.owner,
+                            lease_ms=lease_ms, now_ms=1, outbound=[_reply(cid, 1, "reply 1")])
+        assert step.outcome is Commit.NEXT and step.entry is not None
+        assert step.entry.sequence == 2 and step.entry.attempts == 1
+        loaded = tracker.event_count
+        _tracker(cid, "second", "reply 2", tracker)
+        step = store.commit(tracker, conversation_id=cid, sequence=2, owner=lease.owner,
+                            lease_ms=lease_ms, now_ms=2, loaded_count=loaded,
+                            outbound=[_reply(cid, 2, "reply 2")])
+        assert step.outcome is Commit.DONE
+        lease.ended()
+    loaded_back = store.load(cid)
+    assert loaded_back is not None and loaded_back.event_count == 4
+    assert [e["text"] for e in store.history(cid)] == ["first", "reply 1", "second", "reply 2"]
+    entries = cast(list[Any], worker_a.xrange(OUTBOUND_STREAM))
+    assert [(decode_outbound(f[b"message"]).text, f[b"outseq"], f[b"conversation"])
+            for _, f in entries] == [("reply 1", b"1", cid.encode()),
+                                     ("reply 2", b"2", cid.encode())]
+    assert worker_a.zrange(conversation_key(cid, "outq"), 0, -1) == [i for i, _ in entries]
+    for part in ("lease", "queued", "inbox", "attempts"):
+        assert not worker_a.exists(conversation_key(cid, part)), part
+    assert worker_a.zscore(UNSERVED_KEY, cid) is None
+    with ConversationLease(worker_b, cid, renewer=renewer_b) as again:
+        assert again.take().kind == "idle"  # a spare task finds nothing to do
 
 
-def test_scripts_by_hand(bus: EmbeddedRedis, connect: Callable[[], redis.Redis]) -> None:
-    """The acquire and commit scripts' other branches: 'busy', 'already_served', and the
-    history trimmed to its newest ARGV[5] events."""
+def test_a_long_backlog_is_yielded_back_to_the_queue(
+        bus: EmbeddedRedis, connect: Callable[[], redis.Redis]) -> None:
+    cid = "web:acme:chat-1"
     client = connect()
-    cid = "telegram:bot:42"
-    served, lease, tracker = (conversation_key(cid, p) for p in ("served", "lease", "tracker"))
-    wake, events = conversation_key(cid, "wake:2"), conversation_key(cid, "events")
-    client.set(tracker, "{}")
-    assert client.eval(_TRY_ACQUIRE, 3, served, lease, tracker, 1, "a", 5000) == [b"ok", b"{}"]
-    assert client.eval(_TRY_ACQUIRE, 3, served, lease, tracker, 1, "b", 5000) == b"busy"
-    assert client.eval(_TRY_ACQUIRE, 3, served, lease, tracker, 2, "b", 5000) == b"wait"
-    commit_keys = [served, tracker, lease, wake, OUTBOUND_STREAM, events]
-    assert client.eval(_COMMIT, 6, *commit_keys, 1, "a", "{\"t\":1}", 3, 2,
-                       "e1", "e2", "e3", "out") == b"committed"
-    assert client.lrange(events, 0, -1) == [b"e2", b"e3"]
-    assert client.lrange(wake, 0, -1) == [b"1"]
-    assert client.xlen(OUTBOUND_STREAM) == 1
-    client.set(lease, "a")
-    assert client.eval(_COMMIT, 6, *commit_keys, 1, "a", "{}", 0, 2) == b"already_served"
-    assert client.exists(lease) == 0
-    assert client.eval(_TRY_ACQUIRE, 3, served, lease, tracker, 1, "a", 5000) == b"done"
+    for number in range(1, 4):
+        enqueue(client, _inbound(f"m{number}", "hi"))
+    client.delete(INBOUND_QUEUE)
+    renewer = LeaseRenewer(client, 5000)
+    store = ConversationStore(client)
+    with ConversationLease(client, cid, renewer=renewer) as lease:
+        lease.take()
+        step = store.commit(Tracker(conversation_id=cid), conversation_id=cid, sequence=1,
+                            owner=lease.owner, lease_ms=5000, now_ms=1, yield_turn=True)
+        assert step.outcome is Commit.YIELDED
+        lease.ended()
+    assert not client.exists(conversation_key(cid, "lease"))
+    assert client.exists(conversation_key(cid, "queued"))  # a task is queued again
+    [task] = [json.loads(raw) for raw in client.lrange(INBOUND_QUEUE, 0, -1)]
+    assert json.loads(task["body"])[0] == [cid]
+
+
+def test_the_sweep_asks_again_for_a_stalled_conversation_whose_lease_is_free(
+        bus: EmbeddedRedis, connect: Callable[[], redis.Redis]) -> None:
+    """``gateway.sweeper.InboxSweeper`` on ``workers.inbox.SWEEP``: a conversation with a
+    message and no serve task (lost) is asked for once it is stale; one whose lease is held
+    is not; a round taken by another gateway does nothing."""
+    client = connect()
+    for chat in ("stalled", "leased"):
+        client.set(conversation_key(f"web:acme:{chat}", "queued"), "1")  # its task was lost
+        enqueue(client, InboundMessage(channel="web", account="acme", chat=chat, user_id="u",
+                                       message_id=f"{chat}-1", text="hi"))
+    assert client.llen(INBOUND_QUEUE) == 0
+    client.set(conversation_key("web:acme:leased", "lease"), "a live worker", px=60_000)
+
+    async def sweep() -> tuple[list[str], list[str], list[str]]:
+        aclient = aioredis.Redis.from_url(bus.url, socket_timeout=15)
+        try:
+            sweeper = InboxSweeper(aclient, owner="gw-1", interval=1.0, stale_seconds=0.5)
+            early = await sweeper.sweep_once()  # not stale yet
+            await asyncio.sleep(0.6)  # stale now, but the round is still gw-1's
+            other = await InboxSweeper(aclient, owner="gw-2", interval=1.0,
+                                       stale_seconds=0.5).sweep_once()
+            await asyncio.sleep(0.5)
+            return early, other, await sweeper.sweep_once()
+        finally:
+            await aclient.aclose()
+
+    early, other, swept = asyncio.run(sweep())
+    assert (early, other, swept) == ([], [], ["web:acme:stalled"])
+    [task] = [json.loads(raw) for raw in client.lrange(INBOUND_QUEUE, 0, -1)]
+    assert json.loads(task["body"])[0] == ["web:acme:stalled"]
+
+
+def test_the_sweep_waits_while_the_workers_are_behind(
+        bus: EmbeddedRedis, connect: Callable[[], redis.Redis]) -> None:
+    """Under a backlog every conversation looks stale; asking again would only lengthen
+    the queue. The sweep waits until the oldest serve task is fresh again."""
+    client = connect()
+    client.set(conversation_key("web:acme:slow", "queued"), "1")
+    enqueue(client, InboundMessage(channel="web", account="acme", chat="slow", user_id="u",
+                                   message_id="slow-1", text="hi"))
+    client.lpush(INBOUND_QUEUE, serve_message("web:acme:other", now=time.time() - 10))
+
+    async def sweep() -> tuple[list[str], list[str]]:
+        aclient = aioredis.Redis.from_url(bus.url, socket_timeout=15)
+        try:
+            await asyncio.sleep(0.6)
+            behind = await InboxSweeper(aclient, owner="a", interval=0.1,
+                                        stale_seconds=0.5).sweep_once()
+            await aclient.delete(INBOUND_QUEUE)  # the workers caught up
+            await asyncio.sleep(0.2)
+            return behind, await InboxSweeper(aclient, owner="b", interval=0.1,
+                                              stale_seconds=0.5).sweep_once()
+        finally:
+            await aclient.aclose()
+
+    assert asyncio.run(sweep()) == ([], ["web:acme:slow"])
 
 
 def test_streams_with_consumer_groups(bus: EmbeddedRedis) -> None:
@@ -438,14 +476,14 @@ def test_kombu_consumes_the_gateways_celery_message(bus: EmbeddedRedis,
     """Celery's Redis transport (BRPOP, MULTI/EXEC, the unacked ZADD/HSET) takes the message
     the gateway LPUSHes itself, and acknowledging it clears the unacked index."""
     client = connect()
-    client.lpush(INBOUND_QUEUE, celery_message(INBOUND_TASK, ["{}", 7], INBOUND_QUEUE))
+    client.lpush(INBOUND_QUEUE, serve_message("web:acme:chat-1"))
     with Connection(bus.url,  # type: ignore[no-untyped-call]
                     transport_options={"visibility_timeout": 60}) as conn:
         queue = conn.SimpleQueue(INBOUND_QUEUE, no_ack=False)
         try:
             message = queue.get(timeout=5)
-            assert message.headers["task"] == INBOUND_TASK
-            assert message.decode()[0] == ["{}", 7]
+            assert message.headers["task"] == SERVE_TASK
+            assert message.decode()[0] == ["web:acme:chat-1"]
             assert client.zcard("unacked_index") == 1
             message.ack()
             assert client.zcard("unacked_index") == 0 and client.llen(INBOUND_QUEUE) == 0

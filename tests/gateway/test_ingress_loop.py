@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import gc
 import json
-import threading
 import time
 from collections.abc import Iterator
 
@@ -24,80 +23,24 @@ from aiohttp.test_utils import TestClient, TestServer
 from channels.web import sign
 from gateway.app import create_app
 from gateway.settings import GatewaySettings
+from tests.fakes.redis_proxy import RedisProxy
 from tests.processes import REDIS_URL, clean_redis, redis_client  # noqa: F401
-from workers.bus import INBOUND_QUEUE
+from workers.bus import INBOUND_QUEUE, conversation_key
 
 DELAY = 0.2
 BURST = 40
 
 
-class SlowRedisProxy:
-    """127.0.0.1:port → 127.0.0.1:6379, holding each answer chunk for ``DELAY`` seconds."""
-
-    def __init__(self) -> None:
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
-        self._writers: set[asyncio.StreamWriter] = set()
-        self.port = 0
-
-    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
-                    delay: float) -> None:
-        try:
-            while chunk := await reader.read(65536):
-                if delay:
-                    await asyncio.sleep(delay)
-                writer.write(chunk)
-                await writer.drain()
-        except (ConnectionError, asyncio.CancelledError):
-            pass
-        finally:
-            writer.close()
-
-    async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        upstream_reader, upstream_writer = await asyncio.open_connection("127.0.0.1", 6379)
-        self._writers |= {writer, upstream_writer}
-        await asyncio.gather(self._pipe(reader, upstream_writer, 0.0),
-                             self._pipe(upstream_reader, writer, DELAY))
-
-    def __enter__(self) -> SlowRedisProxy:
-        self._thread.start()
-
-        async def start() -> asyncio.Server:
-            return await asyncio.start_server(self._client, "127.0.0.1", 0)
-
-        self._server = asyncio.run_coroutine_threadsafe(start(), self._loop).result(5)
-        self.port = self._server.sockets[0].getsockname()[1]
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        async def close() -> None:
-            self._server.close()
-            for writer in self._writers:
-                writer.close()
-            await asyncio.gather(*(w.wait_closed() for w in self._writers),
-                                 return_exceptions=True)
-            await self._server.wait_closed()
-            pending = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
-            for task in pending:
-                task.cancel()
-            await asyncio.gather(*pending, return_exceptions=True)
-
-        asyncio.run_coroutine_threadsafe(close(), self._loop).result(5)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(5)
-        self._loop.close()
-
-
 @pytest.fixture
-def proxy(clean_redis: redis.Redis) -> Iterator[SlowRedisProxy]:
-    with SlowRedisProxy() as server:
+def proxy(clean_redis: redis.Redis) -> Iterator[RedisProxy]:
+    with RedisProxy(delay=DELAY) as server:
         yield server
 
 
-def test_a_burst_of_messages_never_blocks_the_loop(proxy: SlowRedisProxy,
+def test_a_burst_of_messages_never_blocks_the_loop(proxy: RedisProxy,
                                                    clean_redis: redis.Redis) -> None:
-    database = REDIS_URL.rsplit("/", 1)[1]  # the suite's own database, behind the proxy
-    settings = GatewaySettings(redis_url=f"redis://127.0.0.1:{proxy.port}/{database}",
+    # The suite's own database, behind the proxy.
+    settings = GatewaySettings(redis_url=proxy.url(REDIS_URL.rsplit("/", 1)[1]),
                                web_secret="s")
 
     async def burst() -> tuple[list[int], float]:
@@ -137,6 +80,9 @@ def test_a_burst_of_messages_never_blocks_the_loop(proxy: SlowRedisProxy,
     finally:
         gc.unfreeze()
     assert statuses == [202] * BURST
-    assert clean_redis.llen(INBOUND_QUEUE) == BURST + 1
+    # Every message in its conversation's inbox; one serve task per conversation.
+    assert sum(clean_redis.hlen(conversation_key(f"web:site:c{n}", "inbox"))
+               for n in range(10)) == BURST + 1
+    assert clean_redis.llen(INBOUND_QUEUE) == 10
     blocking_bound = BURST * DELAY / 4
     assert lateness < blocking_bound, f"the loop was held up {lateness * 1000:.0f} ms in all"
