@@ -1,19 +1,22 @@
 """How long a conversation waits when a whole worker (main process and children) dies.
 
 Starts ``parley worker -c 2`` on its own Redis database (default 15, flushed before and
-after) with the test fixture bot whose ``/slow`` action takes 3 s, publishes one ``/slow``
+after) with the test fixture bot whose ``/slow`` action takes 3 s, enqueues one ``/slow``
 message the way the gateway does, SIGKILLs the worker's whole process group while the turn
 runs, starts a second worker, and times from the kill until the reply is in the outbound
-stream. The message comes back when kombu's restore sweep finds it unacknowledged past the
-visibility timeout; it is served once the dead worker's lease on the conversation has
-expired. Prints the figures and, last, one JSON line.
+stream. The message waits in its conversation's inbox; it is served again once the dead
+worker's lease has expired and the gateway's inbox sweep (run here as every gateway runs
+it) asks for the conversation — or, with ``--no-sweep``, once kombu restores the dead
+worker's task message after the visibility timeout. Prints the figures and, last, one
+JSON line.
 
-    python bench/worker_recovery.py [--visibility S] [--lease S]   (default: the workers')
+    python bench/worker_recovery.py [--visibility S] [--lease S] [--no-sweep]
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import dataclasses
 import json
 import os
@@ -21,15 +24,18 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
 import redis
+import redis.asyncio as aioredis
 
 from brain.nlu import load_nlu_config, load_training_data, save_model, train_model
 from channels.models import InboundMessage, decode_outbound
-from workers.bus import HEARTBEAT_KEY, INBOUND_QUEUE, OUTBOUND_STREAM, conversation_key
-from workers.bus import inbound_message as celery_message
+from gateway.sweeper import InboxSweeper
+from workers.bus import HEARTBEAT_KEY, OUTBOUND_STREAM, conversation_key
+from workers.inbox import enqueue
 from workers.settings import WorkerSettings
 
 REPO = Path(__file__).resolve().parents[1]
@@ -53,6 +59,16 @@ def _ready(client: redis.Redis, process: subprocess.Popen[bytes]) -> None:
         time.sleep(0.1)
 
 
+def _sweep_in_background(url: str) -> None:
+    """The inbox sweep every gateway runs (``gateway.sweeper``), in a daemon thread."""
+    async def sweep() -> None:
+        sweeper = InboxSweeper(aioredis.Redis.from_url(url), owner="bench")
+        await sweeper.start()
+        await asyncio.Event().wait()
+
+    threading.Thread(target=asyncio.run, args=(sweep(),), daemon=True).start()
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--visibility", type=float, default=_DEFAULTS["visibility_timeout"],
@@ -60,6 +76,8 @@ def main() -> int:
     parser.add_argument("--lease", type=float, default=_DEFAULTS["lease_seconds"],
                         help="PARLEY_LEASE_SECONDS")
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/15")
+    parser.add_argument("--no-sweep", action="store_true",
+                        help="no gateway's inbox sweep: recovery by the visibility timeout")
     args = parser.parse_args()
     client = redis.Redis.from_url(args.redis_url)
     client.flushdb()
@@ -74,10 +92,12 @@ def main() -> int:
         try:
             workers.append(_worker(env, Path(tmp) / "first.log"))
             _ready(client, workers[0])
+            if not args.no_sweep:
+                _sweep_in_background(args.redis_url)
             message = InboundMessage(channel="web", account="bench", chat="slow",
                                      user_id="u", message_id="slow-1", payload="/slow",
-                                     sequence=1, received_at=time.time())
-            client.lpush(INBOUND_QUEUE, celery_message(message))
+                                     received_at=time.time())
+            enqueue(client, message)
             lease = conversation_key(message.conversation_id, "lease")
             while not client.exists(lease):
                 time.sleep(0.02)
@@ -102,6 +122,7 @@ def main() -> int:
                     process.wait(timeout=30)
             client.flushdb()
     result = {"visibility_timeout": args.visibility, "lease_seconds": args.lease,
+              "sweep": not args.no_sweep,
               "second_worker_ready_s": round(started, 1), "recovered_s": round(recovered, 1),
               "replies": len(replies), "text": replies[0] if replies else None}
     for key, value in result.items():
