@@ -44,6 +44,7 @@ from gateway.app_keys import (
 )
 from gateway.client_limits import setup_client_limits
 from gateway.dispatcher import OutboundDispatcher, Sender
+from gateway.durability import log_durability
 from gateway.ingress import ConversationFlooded, Ingress, status
 from gateway.metrics import GatewayMetrics
 from gateway.request_errors import (
@@ -168,6 +169,7 @@ async def _redis_and_channels(app: web.Application) -> AsyncIterator[None]:
     hub = LiveHub(client)
     await hub.start()
     app[HUB] = hub
+    await log_durability(client)
     yield
     await hub.aclose()
     await session.close()
