@@ -15,11 +15,16 @@ class GatewaySettingsError(ValueError):
     """One line naming the variable and the expected form."""
 
 
+def _ascii_digits(text: str) -> bool:
+    """``str.isdigit`` also accepts "²" and other digits ``int()`` refuses."""
+    return text.isascii() and text.isdigit()
+
+
 def integer(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
     raw = env.get(name)
     if raw is None:
         return default
-    if not raw.strip().isdigit() or not low <= int(raw) <= high:
+    if not _ascii_digits(raw.strip()) or not low <= int(raw) <= high:
         raise GatewaySettingsError(f"{name} must be a whole number from {low} to {high}, "
                                    f"got {raw!r}")
     return int(raw)

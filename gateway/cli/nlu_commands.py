@@ -55,7 +55,7 @@ def _aware_datetime(value: str) -> datetime:
 
 
 def _folds(value: str) -> int:
-    if not value.isdigit() or int(value) < 2:
+    if not (value.isascii() and value.isdigit()) or int(value) < 2:
         raise argparse.ArgumentTypeError(f"expected a whole number of at least 2, got {value!r}")
     return int(value)
 

@@ -91,7 +91,7 @@ def _chat(session: _Session, editor: LineEditor, console: Console) -> None:
         except EOFError:
             console.print()
             return
-        if line.isdigit() and 0 < int(line) <= len(buttons):
+        if line.isascii() and line.isdigit() and 0 < int(line) <= len(buttons):
             line = f"/payload {buttons[int(line) - 1]['payload']}"
         result = session.command(line)
         if result is not None:
