@@ -35,3 +35,14 @@ def _scrub_parley_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 @pytest.fixture(scope="session")
 def tiny_bot() -> Path:
     return FIXTURES / "bots" / "tiny_bot"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Give schemathesis's cases node ids of their own. It names each operation's case
+    ``test_x[POST /path]`` but leaves them all one node id, and pytest-xdist, which
+    schedules by node id, then ran one of the 12 and dropped the rest without a word."""
+    from _pytest.nodeid import coerce_node_id  # pytest 9 keeps the id here (pinned <10)
+
+    for item in items:
+        if item.name != getattr(item, "originalname", item.name) and "[" not in item.nodeid:
+            item._id = coerce_node_id(f"{item.nodeid.rsplit('::', 1)[0]}::{item.name}")
