@@ -34,7 +34,7 @@ import redis
 from bench_stack import CallbackSink, RedisServer, free_port
 
 from brain.nlu import load_nlu_config, load_training_data, save_model, train_model
-from channels.web import sign
+from channels.web.adapter import sign
 
 REPO = Path(__file__).resolve().parents[1]
 BOT = REPO / "examples" / "support_bot"

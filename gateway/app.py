@@ -23,9 +23,9 @@ from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 
 from channels.errors import BadRequest, Unauthorized, Unavailable
-from channels.web import WebAdapter
-from channels.web_session import SessionSigner
-from channels.webchat import CHANNEL
+from channels.web.adapter import WebAdapter
+from channels.web.chat import CHANNEL
+from channels.web.session import SessionSigner
 from gateway.app_keys import (
     DISPATCHER,
     HTTP,
@@ -45,8 +45,9 @@ from gateway.app_keys import (
 from gateway.client_limits import setup_client_limits
 from gateway.dispatcher import OutboundDispatcher, Sender
 from gateway.durability import log_durability
-from gateway.ingress import ConversationFlooded, Ingress, status
+from gateway.ingress import ConversationFlooded, Ingress
 from gateway.metrics import GatewayMetrics
+from gateway.platforms import PLATFORMS
 from gateway.request_errors import (
     malformed_http,
     refuse_from_headers,
@@ -56,13 +57,10 @@ from gateway.request_errors import (
 )
 from gateway.request_limits import bounded_body, server_args
 from gateway.settings import GatewaySettings
-from gateway.slack_routes import add_slack_channel
 from gateway.sweeper import InboxSweeper
-from gateway.telegram_routes import add_telegram_channel
-from gateway.webchat_hub import LiveHub
-from gateway.webchat_outbox import WebchatOutbox
-from gateway.webchat_routes import add_webchat_routes
-from gateway.whatsapp_routes import add_whatsapp_channel
+from gateway.web import routes as web_routes
+from gateway.web.hub import LiveHub
+from gateway.web.outbox import WebchatOutbox
 from integrations.policy import RetryPolicy
 from workers.bus import HEARTBEAT_KEY
 
@@ -100,15 +98,17 @@ def create_app(settings: GatewaySettings) -> web.Application:
                           middlewares=[_json_errors, bounded_body],
                           handler_args=server_args(settings.limits))
     app[SETTINGS] = settings
-    # Strangers refused from their headers, before the body is read; one log line a minute.
-    setup_request_errors(app, header_checks={"/channels/web/messages": _web_credentials})
+    # Strangers refused from their headers, before the body is read (each channel adds the
+    # checks of its routes); one log line a minute.
+    setup_request_errors(app, header_checks={})
     app[METRICS] = GatewayMetrics()
     app[SENDERS], app[PACERS] = {}, {}
     app.cleanup_ctx.append(_redis_and_channels)
     setup_client_limits(app)  # rate limits on Redis, the socket cap
-    # Each adds its routes, and a start-up step (after Redis, before the dispatcher) that
-    # puts its sender into app[SENDERS]; an unconfigured channel adds nothing.
-    for add_channel in (add_slack_channel, add_telegram_channel, add_whatsapp_channel):
+    # The messaging platforms (gateway.platforms), in order: each adds its routes, and a
+    # start-up step (after Redis, before the dispatcher) that puts its sender into
+    # app[SENDERS]; an unconfigured channel adds nothing.
+    for add_channel in PLATFORMS:
         add_channel(app)
     app.cleanup_ctx.append(_dispatcher)
     _all_or_nothing(app)
@@ -116,8 +116,7 @@ def create_app(settings: GatewaySettings) -> web.Application:
     app.router.add_get("/readyz", _readyz)
     app.router.add_get("/openapi.json", _openapi)
     app.router.add_get("/metrics", _metrics)
-    app.router.add_post("/channels/web/messages", _web_messages)
-    add_webchat_routes(app)
+    web_routes.add_routes(app)  # the website: its webhook and the browser chat, always on
     return app
 
 
@@ -272,21 +271,3 @@ async def _metrics(request: web.Request) -> web.Response:
 async def _openapi(request: web.Request) -> web.Response:
     return web.json_response(json.loads(OPENAPI.read_text(encoding="utf-8")))
 
-
-def _web_credentials(request: web.Request) -> None:
-    """The website webhook's credentials from its headers alone (run before the body is
-    read): a bearer token entirely, a signature's form and age (its HMAC needs the body)."""
-    request.app[WEB].verify_headers(request.headers)
-
-
-async def _web_messages(request: web.Request) -> web.Response:
-    body = await request.read()  # a stranger never gets here: _web_credentials ran first
-    adapter = request.app[WEB]
-    adapter.verify(request.headers, body)
-    results = []
-    for message in adapter.parse(body):
-        sequence = await request.app[INGRESS].accept(
-            message, cap=request.app[SETTINGS].max_unserved)
-        results.append({"message_id": message.message_id, "status": status(sequence),
-                        "sequence": sequence})
-    return web.json_response(results[0] if len(results) == 1 else results, status=202)

@@ -6,16 +6,16 @@ import aiohttp
 import redis.asyncio as aioredis
 from aiohttp import web
 
-from channels.web import WebAdapter
-from channels.web_session import SessionSigner
+from channels.web.adapter import WebAdapter
+from channels.web.session import SessionSigner
 from gateway.dispatcher import OutboundDispatcher, Sender
 from gateway.ingress import Ingress
 from gateway.metrics import GatewayMetrics
 from gateway.send_pacing import SendPacer
 from gateway.settings import GatewaySettings
 from gateway.sweeper import InboxSweeper
-from gateway.webchat_hub import LiveHub
-from gateway.webchat_outbox import WebchatOutbox
+from gateway.web.hub import LiveHub
+from gateway.web.outbox import WebchatOutbox
 
 __all__ = ["DISPATCHER", "HTTP", "HUB", "INGRESS", "METRICS", "OUTBOX", "PACERS", "REDIS",
            "SENDERS", "SESSIONS", "SETTINGS", "SOCKETS", "SWEEPER", "WEB"]

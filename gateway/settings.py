@@ -13,9 +13,9 @@ from urllib.parse import urlparse
 
 from gateway.env_values import GatewaySettingsError, integer, origins
 from gateway.limit_settings import LimitSettings
-from gateway.slack_settings import SlackSettings
-from gateway.telegram_settings import TelegramSettings
-from gateway.whatsapp_settings import WhatsAppSettings
+from gateway.slack.settings import SlackSettings
+from gateway.telegram.settings import TelegramSettings
+from gateway.whatsapp.settings import WhatsAppSettings
 
 __all__ = ["GatewaySettings", "GatewaySettingsError"]
 

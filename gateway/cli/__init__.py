@@ -1,4 +1,5 @@
-"""The ``parley`` command: one sub-command per job, each in its own module.
+"""The ``parley`` command: one sub-command per job, each in its own module (a platform's own
+set-up command lives with the platform: ``parley telegram`` in ``gateway.telegram.command``).
 
 Errors a user can cause (bad bot data, a missing or incompatible model, a port in use)
 print one clear message to stderr and exit with status 2; they never show a traceback.
@@ -18,11 +19,11 @@ from gateway.cli import (
     gateway_command,
     nlu_commands,
     run_command,
-    telegram_command,
     worker_command,
 )
 from gateway.cli.listening import ListenError
 from gateway.settings import GatewaySettingsError
+from gateway.telegram import command as telegram_command
 from integrations.errors import IntegrationError
 from workers.settings import WorkerSettingsError
 

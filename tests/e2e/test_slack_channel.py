@@ -16,7 +16,7 @@ import pytest
 import redis
 import requests
 
-from channels.slack import sign
+from channels.slack.adapter import sign
 from tests.conftest import FIXTURES
 from tests.fakes.slack_api import Call, FakeBot, FakeSlackApi
 from tests.processes import GatewayProcess, WorkerProcess

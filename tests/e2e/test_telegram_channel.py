@@ -20,7 +20,7 @@ import pytest
 import redis
 import requests
 
-from channels.telegram import SECRET_HEADER
+from channels.telegram.adapter import SECRET_HEADER
 from tests.conftest import FIXTURES, REPO
 from tests.fakes.telegram_api import BOT_ID, TOKEN, Call, FakeTelegramApi
 from tests.processes import REDIS_URL, GatewayProcess, WorkerProcess, free_port

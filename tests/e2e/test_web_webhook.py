@@ -11,7 +11,7 @@ import pytest
 import redis
 import requests
 
-from channels.web import sign
+from channels.web.adapter import sign
 from tests.fakes.callback_sink import CallbackSink
 from tests.processes import GatewayProcess, WorkerProcess
 from workers.bus import INBOUND_QUEUE

@@ -15,9 +15,9 @@ import redis
 import requests
 
 from channels.models import Attachment, decode_inbound
-from channels.whatsapp import sign
+from channels.whatsapp.adapter import sign
 from gateway.dispatcher import DEAD_LETTER_STREAM
-from gateway.whatsapp_state import choices_key, sent_key
+from gateway.whatsapp.state import choices_key, sent_key
 from tests.fakes.twilio_api import ACCOUNT_SID, BUSINESS, PERSON, TwilioApiFake, recorded
 from tests.processes import GatewayProcess, WorkerProcess
 from workers.bus import INBOUND_QUEUE, conversation_key

@@ -12,7 +12,7 @@ from typing import Any
 
 from aiohttp import web
 
-from channels.web import verify_signature
+from channels.web.adapter import verify_signature
 from tests.fakes.threaded_server import wait_for_count
 
 

@@ -14,7 +14,7 @@ import redis.asyncio as aioredis
 
 from gateway.cancellation import stop_requested
 from gateway.sweeper import InboxSweeper
-from gateway.webchat_hub import LiveHub
+from gateway.web.hub import LiveHub
 from tests.processes import REDIS_URL, clean_redis, redis_client  # noqa: F401
 
 

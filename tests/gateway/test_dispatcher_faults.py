@@ -17,7 +17,7 @@ from aiohttp import web
 
 from brain.dialogue.tracker import Tracker
 from channels.models import InboundMessage, OutboundMessage
-from channels.web import WebAdapter
+from channels.web.adapter import WebAdapter
 from gateway.delivery import GROUP
 from gateway.dispatcher import OutboundDispatcher, alive_key
 from gateway.metrics import GatewayMetrics

@@ -20,7 +20,7 @@ import pytest
 import redis
 from aiohttp.test_utils import TestClient, TestServer
 
-from channels.web import sign
+from channels.web.adapter import sign
 from gateway.app import create_app
 from gateway.settings import GatewaySettings
 from tests.fakes.redis_proxy import RedisProxy

@@ -347,7 +347,7 @@ def test_an_exception_a_channel_did_not_foresee_is_a_400_its_traceback_logged_on
     def unforeseen(*args: object) -> None:
         raise KeyError("a shape the parser did not expect")
 
-    monkeypatch.setitem(__import__("channels.telegram_parse", fromlist=["_"])._HANDLERS,
+    monkeypatch.setitem(__import__("channels.telegram.parse", fromlist=["_"])._HANDLERS,
                         "message", (dict, unforeseen))
 
     async def scenario(client: TestClient) -> list[tuple[int, Any]]:
@@ -368,7 +368,7 @@ def test_an_exception_a_channel_did_not_foresee_is_a_400_its_traceback_logged_on
 def test_an_exception_outside_the_channels_is_ours_a_500_in_json(
         platforms: dict[str, str], clean_redis: redis.Redis,
         monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
-    from gateway import telegram_routes
+    from gateway.telegram import routes as telegram_routes
 
     def broken(*args: object, **kwargs: object) -> None:
         raise ZeroDivisionError("a bug of the gateway's")

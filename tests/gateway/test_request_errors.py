@@ -16,7 +16,7 @@ from aiohttp.http_exceptions import TransferEncodingError
 from aiohttp.test_utils import TestClient, TestServer
 
 from channels.errors import BadRequest, Unauthorized, Unavailable
-from channels.slack_parse import address
+from channels.slack.parse import address
 from gateway import request_errors
 from gateway.app import _json_errors
 from gateway.request_errors import Throttle

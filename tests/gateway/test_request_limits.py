@@ -27,7 +27,7 @@ import pytest
 import redis
 from aiohttp.test_utils import TestServer
 
-from channels.web import sign
+from channels.web.adapter import sign
 from gateway.app import create_app
 from gateway.limit_settings import LimitSettings
 from gateway.settings import GatewaySettings
