@@ -1,5 +1,5 @@
 """The website channel: a site's server posts messages to Parley and receives replies at
-its callback URL (server to server; the browser widget is a later issue).
+its callback URL (server to server; the browser chat is ``channels.web.chat``).
 
 Inbound: ``POST /channels/web/messages`` with JSON ``{"conversation_id", "user_id",
 "message_id", "text"}`` (or ``"payload"`` for a pressed button instead of ``text``),
