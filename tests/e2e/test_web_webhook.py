@@ -71,7 +71,8 @@ def test_duplicated_delivery_is_answered_once(
 
 @pytest.mark.parametrize(("kind", "status"), [
     ("bad signature", 401), ("stale timestamp", 401), ("no signature", 401),
-    ("malformed json", 400), ("schema", 400), ("oversized", 413), ("unknown route", 404)])
+    ("malformed json", 400), ("schema", 400), ("oversized", 413), ("unknown route", 404),
+    ("control character in the conversation id", 400)])
 def test_bad_requests_get_json_4xx_and_enqueue_nothing(
         gateway: GatewayProcess, clean_redis: redis.Redis, kind: str, status: int) -> None:
     good = _message("bad", 1, "/greet")
@@ -85,6 +86,9 @@ def test_bad_requests_get_json_4xx_and_enqueue_nothing(
         response = _post(gateway, b'{"conversation_id": ')
     elif kind == "schema":
         response = _post(gateway, {**good, "unexpected": 1})
+    elif kind == "control character in the conversation id":
+        # schemathesis's poison message: accepted, it killed every dispatcher that read it
+        response = _post(gateway, {**good, "conversation_id": "i\u00d0\u000e"})
     elif kind == "oversized":
         response = _post(gateway, {**good, "payload": "x" * 10_000})
     else:
