@@ -51,7 +51,9 @@ _DEFAULT_TEXT = {
     "utter_default": "Sorry, I didn't understand that.",
     "utter_did_you_mean": "Sorry, I'm not sure I understood. Did you mean one of these?",
     "utter_ask_rephrase": "I still didn't get that. Could you say it in other words?",
-    "utter_handoff": "Let me hand you over to a person. Someone will be with you shortly.",
+    # No agent desk exists yet: the default must not promise a person who cannot come.
+    "utter_handoff": ("I can't help with this here, and nobody can take over this chat yet. "
+                      "I'll stay quiet in this chat from now on."),
     "utter_action_failed": "Sorry, something went wrong on my side. Please try again.",
 }
 
