@@ -207,18 +207,14 @@ def run_faults(schedule: list[tuple[float, str]], start: float, stack: Stack,
             children = stack.worker_children()
             if children:
                 os.kill(random.choice(children), signal.SIGKILL)
-        elif fault == "worker-group":
-            assert stack.worker is not None
-            os.killpg(stack.worker.pid, signal.SIGKILL)
-            stack.worker.wait()
+        elif fault in ("worker-group", "gateway"):
+            process, start_again = ((stack.worker, stack.start_worker) if fault == "worker-group"
+                                    else (stack.gateway, stack.start_gateway))
+            assert process is not None
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
             time.sleep(down)
-            stack.start_worker()
-        elif fault == "gateway":
-            assert stack.gateway is not None
-            os.killpg(stack.gateway.pid, signal.SIGKILL)
-            stack.gateway.wait()
-            time.sleep(down)
-            stack.start_gateway()
+            start_again()
         elif fault in ("redis-term", "redis-kill"):
             bus.stop(signal.SIGTERM if fault == "redis-term" else signal.SIGKILL)
             time.sleep(down)

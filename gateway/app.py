@@ -13,7 +13,6 @@ import logging
 import os
 import secrets
 import socket
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
@@ -46,6 +45,7 @@ from gateway.client_limits import setup_client_limits
 from gateway.dispatcher import OutboundDispatcher, Sender
 from gateway.durability import log_durability
 from gateway.ingress import ConversationFlooded, Ingress
+from gateway.log_throttle import Throttle
 from gateway.metrics import GatewayMetrics
 from gateway.platforms import PLATFORMS
 from gateway.request_errors import (
@@ -71,24 +71,8 @@ OPENAPI = Path(__file__).with_name("openapi.json")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-class _OncePerWhile:
-    """One log line every ``seconds`` for a condition that floods while it lasts (Redis
-    down: every request says so), with how many were not logged in between."""
-
-    def __init__(self, seconds: float = 10.0) -> None:
-        self._seconds, self._last, self._since = seconds, -seconds, 0
-
-    def note(self, line: str) -> None:
-        now = time.monotonic()
-        if now - self._last < self._seconds:
-            self._since += 1
-            return
-        more = f" (and {self._since} more since the last such line)" if self._since else ""
-        self._last, self._since = now, 0
-        _log.error("%s%s", line, more)
-
-
-_REDIS_DOWN = _OncePerWhile()
+# Redis down: every request says so; one line every 10 s, with how many were held back.
+_REDIS_DOWN = Throttle(every=10.0)
 
 
 def create_app(settings: GatewaySettings) -> web.Application:
@@ -235,7 +219,10 @@ async def _json_errors(request: web.Request, handler: Handler) -> web.StreamResp
                                  status=503, headers={"Retry-After": "5"})
     except (aioredis.RedisError, OSError) as exc:
         # Not the client's fault, and not acknowledged: the platform will retry.
-        _REDIS_DOWN.note(f"Redis unavailable while handling requests ({request.path}): {exc}")
+        more = _REDIS_DOWN.allow("redis")
+        if more is not None:
+            _log.error("Redis unavailable while handling requests (%s): %s%s", request.path,
+                       exc, f" (and {more} more since the last such line)" if more else "")
         return web.json_response({"error": "temporarily unavailable, retry later"},
                                  status=503, headers={"Retry-After": "1"})
     except Exception as exc:  # the last line: nothing a client sends is a traceback's 500

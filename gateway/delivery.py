@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol, cast
@@ -38,6 +39,7 @@ from redis.exceptions import RedisError
 from channels.errors import PermanentSendError, TransientSendError
 from channels.models import OutboundMessage, decode_outbound
 from gateway.cancellation import raise_if_stop_requested
+from gateway.log_throttle import Throttle
 from gateway.metrics import GatewayMetrics
 from gateway.send_pacing import SendPacer
 from integrations.policy import RetryPolicy
@@ -125,7 +127,7 @@ class LaneRunner:
         self._stopping = stopping
         self._limits = {name: asyncio.Semaphore(per_channel_limit) for name in senders}
         self._ack = client.register_script(_ACK)
-        self._warned = -10.0
+        self._redis_notices = Throttle(every=10.0, clock=time.monotonic)
 
     async def run(self, cid: str, lane: Lane) -> None:
         """Until the lane holds nothing (or the dispatcher stops while it waits)."""
@@ -286,7 +288,5 @@ class LaneRunner:
 
     def _warn(self, line: str) -> None:
         """At most one such line every 10 s, however many lanes wait on Redis."""
-        now = asyncio.get_running_loop().time()
-        if now - self._warned >= 10.0:
-            self._warned = now
+        if self._redis_notices.allow("redis") is not None:
             _log.warning("%s; retrying", line)

@@ -32,6 +32,7 @@ from prometheus_client import Counter
 from redis.exceptions import RedisError
 
 from gateway.limit_settings import Rate
+from gateway.log_throttle import Throttle
 
 __all__ = ["Decision", "RedisRateLimiter"]
 
@@ -69,9 +70,8 @@ class RedisRateLimiter:
                  clock: Callable[[], float] = time.monotonic) -> None:
         self._script = client.register_script(_SLIDING_LOG)
         self._name, self._rate, self._timeout = name, rate, timeout
-        self._unavailable, self._clock = unavailable, clock
-        self._logged_at: float | None = None
-        self._passed_since = 0
+        self._unavailable = unavailable
+        self._notices = Throttle(every=60.0, clock=clock)  # the "not applied" line
 
     async def check(self, client_key: str) -> Decision:
         """Admit (and record) one request of ``client_key``, or say how long to wait."""
@@ -90,11 +90,9 @@ class RedisRateLimiter:
 
     def _pass_unchecked(self, exc: BaseException) -> None:
         self._unavailable.inc()
-        now = self._clock()
-        if self._logged_at is not None and now - self._logged_at < 60:
-            self._passed_since += 1
+        more = self._notices.allow(self._name)
+        if more is None:
             return
-        more, self._passed_since, self._logged_at = self._passed_since, 0, now
         _log.warning("rate limit %s not applied, Redis could not be asked (%s); requests "
                      "pass unchecked until it answers%s", self._name,
                      str(exc) or type(exc).__name__,

@@ -30,12 +30,13 @@ and not this module's.
 from __future__ import annotations
 
 import logging
-import time
-from collections.abc import Callable, Hashable, Mapping
+from collections.abc import Callable, Mapping
 from types import TracebackType
 
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
+
+from gateway.log_throttle import Throttle
 
 __all__ = ["MALFORMED_STATUSES", "HeaderCheck", "Throttle", "add_header_check", "malformed_http",
            "refuse_from_headers", "refused", "setup_request_errors", "unexpected"]
@@ -47,41 +48,6 @@ MALFORMED_STATUSES = frozenset({400, 413, 415})
 # Parley's own packages: where a traceback's innermost frame says whose code raised.
 _OURS = ("channels.", "gateway.", "workers.", "brain.", "integrations.", "desk.")
 _KEPT_OUT = frozenset({"content-type", "content-length", "content-encoding"})
-
-
-class Throttle:
-    """Lets a key through at most once per ``every`` seconds, counting what it holds back.
-
-    At most ``most`` keys are remembered (the oldest are forgotten first once their
-    minute is over; while all are recent, new keys are held back), so a flood of made-up
-    client addresses grows neither memory nor the log without bound."""
-
-    def __init__(self, *, every: float = 60.0, most: int = 1024,
-                 clock: Callable[[], float] = time.monotonic) -> None:
-        self._every, self._most, self._clock = every, most, clock
-        self._last: dict[Hashable, float] = {}  # key → when it was last let through
-        self._held: dict[Hashable, int] = {}  # key → times held back since
-
-    def allow(self, key: Hashable) -> int | None:
-        """``None`` to hold this occurrence back; otherwise how many were held since the
-        key was last let through."""
-        now = self._clock()
-        last = self._last.get(key)
-        if last is not None and now - last < self._every:
-            self._held[key] = self._held.get(key, 0) + 1
-            return None
-        if last is None and len(self._last) >= self._most:
-            self._forget(now)
-            if len(self._last) >= self._most:
-                return None
-        self._last[key] = now
-        return self._held.pop(key, 0)
-
-    def _forget(self, now: float) -> None:
-        for key, last in list(self._last.items()):
-            if now - last >= self._every:
-                del self._last[key]
-                self._held.pop(key, None)
 
 
 _CLIENTS = Throttle()  # one line per client address a minute, malformed requests

@@ -31,6 +31,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from gateway.cancellation import raise_if_stop_requested, stop_requested
+from gateway.log_throttle import Throttle
 from workers.bus import INBOUND_QUEUE, queued_since, serve_message
 from workers.inbox import SWEEP, sweep_call
 
@@ -50,7 +51,7 @@ class InboxSweeper:
         self._sweep = client.register_script(SWEEP)
         self._task: asyncio.Task[None] | None = None
         self.healthy = True
-        self._noted = -60.0
+        self._backlog_notices = Throttle(every=60.0)
         self.asked = 0  # conversations asked for again, in all
 
     async def start(self) -> None:
@@ -99,8 +100,6 @@ class InboxSweeper:
         return conversations
 
     def _note_backlog(self, behind: float) -> None:
-        now = time.monotonic()
-        if now - self._noted >= 60:
-            self._noted = now
+        if self._backlog_notices.allow("backlog") is not None:
             _log.warning("the workers are %.0f s behind (the oldest serve task waits that "
                          "long): the inbox sweep waits for them", behind)

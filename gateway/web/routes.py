@@ -57,6 +57,7 @@ from channels.web.chat import (
 from gateway.app_keys import HUB, INGRESS, OUTBOX, SESSIONS, SETTINGS, SOCKETS, WEB
 from gateway.client_limits import held_socket, session_refusal, socket_refusal
 from gateway.ingress import ConversationFlooded, status
+from gateway.log_throttle import Throttle
 from gateway.request_errors import add_header_check
 from gateway.web.hub import RESYNC, Listener
 from gateway.web.outbox import WebchatOutbox
@@ -79,33 +80,17 @@ class _RefusedOrigins:
 
     def __init__(self, *, every: float = 60.0, most: int = 256,
                  clock: Callable[[], float] = time.monotonic) -> None:
-        self._every, self._most, self._clock = every, most, clock
-        self._logged: dict[str, float] = {}  # origin → when it was last logged
-        self._since: dict[str, int] = {}  # origin → refusals not logged since
+        self._throttle = Throttle(every=every, most=most, clock=clock)
 
     def report(self, origin: str) -> None:
         origin = origin[:200]
-        now = self._clock()
-        last = self._logged.get(origin)
-        if last is not None and now - last < self._every:
-            self._since[origin] = self._since.get(origin, 0) + 1
+        more = self._throttle.allow(origin)
+        if more is None:
             return
-        if last is None and len(self._logged) >= self._most:
-            self._forget(now)
-            if len(self._logged) >= self._most:
-                return
-        self._logged[origin] = now
-        more = self._since.pop(origin, 0)
         _log.warning("refused the browser chat for a page on %r: that origin is neither the "
                      "gateway's own nor in PARLEY_WEB_ALLOWED_ORIGINS; add it there "
                      "(comma-separated) to allow the widget on that site%s", origin,
                      f" ({more} more refusals since the last notice)" if more else "")
-
-    def _forget(self, now: float) -> None:
-        for origin, last in list(self._logged.items()):
-            if now - last >= self._every:
-                del self._logged[origin]
-                self._since.pop(origin, None)
 
 
 _REFUSED = web.AppKey("webchat_refused_origins", _RefusedOrigins)

@@ -22,7 +22,7 @@ from channels.errors import Unauthorized
 from channels.whatsapp.adapter import WhatsAppAdapter
 from channels.whatsapp.client import twilio_client
 from gateway.app_keys import HTTP, INGRESS, METRICS, PACERS, REDIS, SENDERS, SETTINGS
-from gateway.request_errors import Throttle
+from gateway.log_throttle import Throttle
 from gateway.send_pacing import SendPacer
 from gateway.whatsapp.delivery import StatusRecorder, WhatsAppSender
 from gateway.whatsapp.settings import WhatsAppSettings
