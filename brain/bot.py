@@ -21,6 +21,7 @@ from brain.actions import load_actions
 from brain.dialogue.domain_reader import load_domain
 from brain.dialogue.engine import DialogueEngine, TurnResult
 from brain.dialogue.events import UserUttered
+from brain.dialogue.handoff import BOT, HandoffDesk, Ownership
 from brain.dialogue.rules import load_rules
 from brain.dialogue.session import start_session_if_due
 from brain.dialogue.tracker import Tracker
@@ -60,10 +61,13 @@ class Bot:
 
     @classmethod
     def load(cls, bot_dir: Path, *, model_path: Path | None = None,
-             clients: Mapping[str, Any] | None = None) -> Bot:
-        """Load a bot folder; ``model_path`` defaults to the newest model in the folder."""
+             clients: Mapping[str, Any] | None = None, desk: HandoffDesk | None = None
+             ) -> Bot:
+        """Load a bot folder; ``model_path`` defaults to the newest model in the folder.
+        ``desk``: where handoffs go (the workers' Redis queues); without one a handoff
+        is a queue of one that nobody watches (the shell, conversation tests)."""
         engine = DialogueEngine(load_domain(bot_dir), load_rules(bot_dir), load_actions(bot_dir),
-                                clients, greet_on_start=load_greet_on_start(bot_dir))
+                                clients, greet_on_start=load_greet_on_start(bot_dir), desk=desk)
         return cls(load_model(model_path or bot_dir), engine)
 
     def new_tracker(self, conversation_id: str) -> Tracker:
@@ -78,11 +82,13 @@ class Bot:
         return self.engine.start_conversation(tracker, now=now, channel=channel)
 
     def respond(self, tracker: Tracker, text: str, *, channel: str | None = None,
-                message_id: str = "", now: float | None = None) -> TurnResult:
-        """Handle one user message (text or button payload) and return the bot's reply."""
+                message_id: str = "", now: float | None = None, owner: Ownership = BOT
+                ) -> TurnResult:
+        """Handle one user message (text or button payload) and return the bot's reply;
+        ``owner``: who holds the conversation (``brain.dialogue.handoff``)."""
         now = time.time() if now is None else now
         start_session_if_due(tracker, self.engine.domain.session, now)
         when = datetime.fromtimestamp(now, ZoneInfo(self.nlu.config.timezone))
         parse = parse_payload(text) or self.nlu.parse(text, reference_time=when)
         message = UserUttered(timestamp=now, text=text, parse=parse, message_id=message_id)
-        return self.engine.handle(tracker, message, channel=channel)
+        return self.engine.handle(tracker, message, channel=channel, owner=owner)

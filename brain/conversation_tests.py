@@ -17,23 +17,35 @@ Parley additions: ``bot: text`` (some reply of the turn contains the text), ``wa
 (minutes of silence before the next message, for session expiry), and a user step's
 ``payload: /affirm`` (a button press). After a user step, the listed actions must be
 exactly the actions the bot ran; a user step with none listed expects none (silence).
+
+Handoffs (``brain.dialogue.handoff``): ``handoff: billing`` (the last turn handed the
+conversation to that team; desk.yml routes it, and a person counts as available),
+``agent: text`` (a person at the desk writes; the bot stays silent from then on) and
+``handback: true`` or ``handback: {slots: {name: value}, restart_form: true}`` (the desk
+gives the conversation back; ``bot:`` steps after it check ``utter_handback``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from brain.bot import Bot
 from brain.dialogue.engine import TurnResult
+from brain.dialogue.events import AgentUttered
+from brain.dialogue.handoff import BOT, HandoffOffer, Ownership
 from brain.errors import BotDataError, Problem
+from brain.handoff.settings import DeskSettings
 from brain.yaml_source import YamlMap, YamlSeq, load_yaml_file
 
-__all__ = ["Story", "StoryResult", "load_stories", "run_story"]
+__all__ = ["Story", "StoryDesk", "StoryResult", "load_stories", "run_story"]
 
 _STEP_KEYS = {"user", "payload", "intent", "action", "bot", "slot_was_set", "active_loop",
-              "wait"}
+              "wait", "handoff", "agent", "handback"}
+_KINDS = ("user", "payload", "action", "bot", "slot_was_set", "active_loop", "wait",
+          "handoff", "agent", "handback")
 _START = 1_800_000_000.0  # a fixed clock: stories replay identically
 
 
@@ -63,6 +75,19 @@ class StoryResult:
         return not self.failures
 
 
+class StoryDesk:
+    """The desk in conversation tests: desk.yml's routing, and a person always there."""
+
+    def __init__(self, settings: DeskSettings) -> None:
+        self._settings = settings
+
+    def offer(self, *, requested_team: str, intent: str | None, slots: Mapping[str, Any],
+              channel: str | None) -> HandoffOffer:
+        team = self._settings.route(intent=intent, slots=slots, channel=channel or "",
+                                    requested_team=requested_team or None)
+        return HandoffOffer(team=team.name, available=True)
+
+
 def load_stories(bot_dir: Path) -> list[Story]:
     """All stories under ``BOTDIR/tests/``; ``BotDataError`` names file and line of defects."""
     stories: list[Story] = []
@@ -90,13 +115,12 @@ def _story(item: Any, line: int, shown: str, problems: list[Problem]) -> Story |
     steps = []
     for step, step_line in zip(item["steps"], item["steps"].item_lines, strict=True):
         keys = set(step) if isinstance(step, YamlMap) else set()
-        kind = next((k for k in ("user", "payload", "action", "bot", "slot_was_set",
-                                 "active_loop", "wait") if k in keys), None)
+        kind = next((k for k in _KINDS if k in keys), None)
         if kind is None or keys - _STEP_KEYS or ("intent" in keys and kind not in
                                                  ("user", "payload")):
             problems.append(Problem(shown, step_line, "a step is one of user (with optional "
                                     "intent), payload, action, bot, slot_was_set, "
-                                    "active_loop, wait"))
+                                    "active_loop, wait, handoff, agent, handback"))
             continue
         value = step[kind]
         if isinstance(value, str):
@@ -112,18 +136,36 @@ def run_story(bot: Bot, story: Story) -> StoryResult:
     clock = _START
     turn: TurnResult | None = None
     expected: list[str] = []
+    owner = BOT
     for index, step in enumerate(story.steps):
         where = f"step {index + 1} (line {step.line})"
-        if step.kind in ("user", "payload"):
+        if step.kind in ("user", "payload", "handback"):
             _check_actions(result, turn, expected, where)
             clock += 10
-            turn = bot.respond(tracker, str(step.value), message_id=f"{story.name}:{index}",
-                               now=clock)
             expected = []
+        if step.kind in ("user", "payload"):
+            turn = bot.respond(tracker, str(step.value), message_id=f"{story.name}:{index}",
+                               now=clock, owner=owner)
+            owner = _owner_after(turn, owner)
             actual_intent = tracker.latest_message.intent if tracker.latest_message else None
             if step.intent and step.intent != actual_intent:
                 result.failures.append(f"{where}: '{step.value}' expected intent "
                                        f"{step.intent}, got {actual_intent}")
+        elif step.kind == "handback":
+            control = dict(step.value) if isinstance(step.value, dict) else {}
+            turn = bot.engine.end_handoff(tracker, {**control, "reason": "handed_back"},
+                                          now=clock)
+            owner = BOT
+        elif step.kind == "agent":
+            clock += 10
+            tracker.apply(AgentUttered(timestamp=clock, text=str(step.value), agent="story"))
+            owner = Ownership("agent", handoff="story")
+        elif step.kind == "handoff":
+            change = turn.handoff if turn else None
+            if change is None or change.kind != "requested" or change.team != step.value:
+                got = f"to {change.team}" if change and change.kind == "requested" else "none"
+                result.failures.append(f"{where}: expected a handoff to {step.value}, "
+                                       f"got {got}")
         elif step.kind == "wait":
             clock += float(step.value) * 60
         elif step.kind == "action":
@@ -143,6 +185,14 @@ def run_story(bot: Bot, story: Story) -> StoryResult:
                                    f"got {tracker.active_form}")
     _check_actions(result, turn, expected, "end of story")
     return result
+
+
+def _owner_after(turn: TurnResult, owner: Ownership) -> Ownership:
+    if turn.handoff is None:
+        return owner
+    if turn.handoff.kind == "requested":
+        return Ownership("queued", handoff="story", offline=turn.handoff.offline)
+    return BOT
 
 
 def _check_actions(result: StoryResult, turn: TurnResult | None, expected: list[str],

@@ -43,9 +43,11 @@ from brain.actions import load_actions
 from brain.dialogue.domain import Domain
 from brain.dialogue.domain_reader import DomainSource, read_domain
 from brain.dialogue.engine import BUILTIN_ACTIONS, CONVERSATION_START_RESPONSE
+from brain.dialogue.handoff import HANDOFF_PLACEHOLDERS, HANDOFF_TEXTS
 from brain.dialogue.rules import Rule, load_rules
 from brain.dialogue.tracker import REQUESTED_SLOT
 from brain.errors import BotDataError, Problem
+from brain.handoff import validate_desk
 from brain.nlu.config import load_nlu_config
 from brain.nlu.training_data import Example, TrainingData, load_training_data
 
@@ -55,8 +57,8 @@ T = TypeVar("T")
 
 # Responses Parley itself sends when the domain defines them.
 _BUILTIN_RESPONSES = {"utter_default", "utter_did_you_mean", "utter_ask_rephrase",
-                      "utter_handoff", "utter_action_failed", "utter_response_unavailable",
-                      CONVERSATION_START_RESPONSE}
+                      "utter_action_failed", "utter_response_unavailable",
+                      CONVERSATION_START_RESPONSE, *HANDOFF_TEXTS}
 # What a form passes to utter_invalid_<slot> when it rejects an answer (brain.dialogue.forms).
 _REJECTION_VALUES = {"value", "reason"}
 _CONVERSIONS = (None, "r", "s", "a")
@@ -104,8 +106,10 @@ def validate_bot(bot_dir: Path, *, require_domain: bool = True) -> ValidationRep
     _loaded(load_nlu_config, bot_dir, found)
     actions = _loaded(load_actions, bot_dir, found)
     if loaded is None:
+        found.errors.extend(validate_desk(bot_dir))
         return found.report()
     domain, source = loaded
+    found.errors.extend(validate_desk(bot_dir, domain.intents, domain.slots))
     _check_rules(domain, rules, set(actions or []), found)
     _check_slots(domain, source, found)
     _check_forms(domain, source, found)
@@ -195,7 +199,8 @@ def _check_templates(domain: Domain, source: DomainSource,
     for name, variations in domain.responses.items():
         values = passed.get(name, set())
         known = None if values is None else slots | values | (
-            _REJECTION_VALUES if name.startswith("utter_invalid_") else set())
+            _REJECTION_VALUES if name.startswith("utter_invalid_") else set()) | (
+            HANDOFF_PLACEHOLDERS if name in HANDOFF_TEXTS else set())
         for index, variation in enumerate(variations):
             texts: list[tuple[str, tuple[str | int, ...]]] = [(variation.text, ("text",))]
             texts += [(button["title"], ("buttons", i, "title"))

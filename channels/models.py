@@ -47,7 +47,9 @@ class InboundMessage(msgspec.Struct, frozen=True, kw_only=True):
     sequence: int = 0
     received_at: float = 0.0
     raw: dict[str, Any] = msgspec.field(default_factory=dict)
-    kind: Literal["message", "conversation_start"] = "message"
+    kind: Literal["message", "conversation_start", "agent_message", "handoff_end",
+                  "handoff_resume"] = "message"
+    control: dict[str, Any] = msgspec.field(default_factory=dict)
 
     @property
     def conversation_id(self) -> str:
@@ -59,6 +61,11 @@ class OutboundMessage(msgspec.Struct, frozen=True, kw_only=True):
 
     ``template`` names a platform-approved message template to send instead of ``text``
     (a WhatsApp ``ContentSid``): how a business may write outside the 24-hour window.
+
+    ``author`` is ``"bot"`` or ``"agent"`` (a person at the desk, named by ``agent_name``);
+    ``epoch`` is the conversation's ownership epoch the message was decided under: a
+    bot message older than the epoch at which a person took the conversation is dropped
+    at send time (``gateway.delivery``), so a bot reply racing a claim never arrives.
     """
 
     conversation_id: str
@@ -70,6 +77,9 @@ class OutboundMessage(msgspec.Struct, frozen=True, kw_only=True):
     buttons: tuple[Button, ...] = ()
     image: str | None = None
     template: str | None = None
+    author: Literal["bot", "agent"] = "bot"
+    agent_name: str = ""
+    epoch: int = 0
 
 
 _inbound = msgspec.json.Decoder(InboundMessage)

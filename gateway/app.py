@@ -25,6 +25,7 @@ from channels.errors import BadRequest, Unauthorized, Unavailable
 from channels.web.adapter import WebAdapter
 from channels.web.chat import CHANNEL
 from channels.web.session import SessionSigner
+from desk.app import DeskConfig, create_desk_app
 from gateway.app_keys import (
     DISPATCHER,
     HTTP,
@@ -101,7 +102,20 @@ def create_app(settings: GatewaySettings) -> web.Application:
     app.router.add_get("/openapi.json", _openapi)
     app.router.add_get("/metrics", _metrics)
     web_routes.add_routes(app)  # the website: its webhook and the browser chat, always on
+    _mount_desk(app, settings)
     return app
+
+
+def _mount_desk(app: web.Application, settings: GatewaySettings) -> None:
+    """The agent desk at ``/desk`` (its console and API), when it has a database."""
+    url = settings.desk_database
+    if url is None:
+        _log.warning("the agent desk is off: set PARLEY_DATABASE_URL (or PARLEY_BOT_DIR for "
+                     "the bot folder's SQLite file); handoffs stay offline tickets nobody sees")
+        return
+    app.add_subapp("/desk", create_desk_app(DeskConfig(
+        redis_url=settings.redis_url, database_url=url, registry=app[METRICS].registry,
+        webhooks=settings.desk_webhooks)))
 
 
 def _all_or_nothing(app: web.Application) -> None:

@@ -20,6 +20,10 @@ retried by ``RetryPolicy``; an entry that can never be sent — undecodable, no 
 its channel, a permanent send error, or any other exception from the sender (an invalid
 header, a bug) — goes to the dead-letter stream with its reason at once; an
 acknowledgement that fails after a successful send is retried, never the send.
+
+A bot reply decided before a person took the conversation (its ``epoch`` is older than
+the owner's, and the owner is an agent) is acknowledged without being sent: a bot reply
+racing a claim never reaches the user (``parley_replies_superseded``).
 """
 
 from __future__ import annotations
@@ -196,6 +200,12 @@ class LaneRunner:
 
     async def _deliver(self, entry: Held) -> Head:
         """Send (with retries) or give up; either way acknowledge. The new head."""
+        if entry.message is not None and await self._superseded(entry.message):
+            self._metrics.replies_superseded.inc()
+            _log.info("bot reply %s of conversation %s dropped: a person took the "
+                      "conversation after it was decided", entry.entry_id.decode(),
+                      entry.conversation_id)
+            return await self._acknowledge(entry, "")
         reason = entry.problem or await self._send(entry)
         if reason:
             channel = entry.message.channel if entry.message else "unknown"
@@ -206,6 +216,16 @@ class LaneRunner:
             assert entry.message is not None
             self._metrics.delivered.labels(entry.message.channel).inc()
         return await self._acknowledge(entry, reason)
+
+    async def _superseded(self, message: OutboundMessage) -> bool:
+        """A bot reply decided under an older epoch than the one at which a person took
+        the conversation (``channels.models.OutboundMessage``): it must not arrive."""
+        if message.author != "bot":
+            return False
+        owner = conversation_key(message.conversation_id, "owner")
+        state, epoch = await self._until_done(lambda: self._redis.hmget(owner, "state",
+                                                                        "epoch"))
+        return state == b"agent" and int(epoch or 0) > message.epoch
 
     async def _send(self, entry: Held) -> str:
         """'' once the channel accepted the reply; else why it is given up on."""

@@ -32,6 +32,10 @@ class GatewayMetrics:
             "parley_replies_lost",
             "Replies that left the outbound stream before any dispatcher delivered them",
             registry=self.registry)
+        self.replies_superseded = Counter(
+            "parley_replies_superseded",
+            "Bot replies dropped at send time because a person took the conversation",
+            registry=self.registry)
         self.replies_claimed = Counter(
             "parley_replies_claimed",
             "Pending replies taken over from another dispatcher, by why",

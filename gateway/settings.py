@@ -9,8 +9,10 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from urllib.parse import urlparse
 
+from desk.webhook_settings import WebhookSettings
 from gateway.env_values import GatewaySettingsError, integer, origins
 from gateway.limit_settings import LimitSettings
 from gateway.slack.settings import SlackSettings
@@ -44,10 +46,25 @@ class GatewaySettings:
     outbox_size: int = 200
     # Slow and greedy clients: read deadlines, rate limits, the socket cap, trusted proxies.
     limits: LimitSettings = field(default_factory=LimitSettings)
+    # The agent desk: the database of record (PARLEY_DATABASE_URL; None: the SQLite file
+    # in the bot folder, when PARLEY_BOT_DIR names one; neither: no desk).
+    database_url: str | None = field(default=None, repr=False)
+    bot_dir: Path | None = None
+    desk_webhooks: WebhookSettings | None = None  # PARLEY_DESK_WEBHOOK_*
     # Messaging platforms: each is None unless its variables are set.
     slack: SlackSettings | None = None
     telegram: TelegramSettings | None = None
     whatsapp: WhatsAppSettings | None = None
+
+    @property
+    def desk_database(self) -> str | None:
+        """The desk's database URL with its driver (``desk.database``), or ``None``: no
+        desk. A malformed PARLEY_DATABASE_URL raises ``DatabaseUrlError``, named."""
+        if self.database_url is None and self.bot_dir is None:
+            return None
+        from desk.database import database_url
+
+        return database_url(self.database_url, self.bot_dir or Path("."))
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> GatewaySettings:
@@ -82,6 +99,9 @@ class GatewaySettings:
                    allowed_origins=origins(env, "PARLEY_WEB_ALLOWED_ORIGINS"),
                    outbox_size=integer(env, "PARLEY_OUTBOX_SIZE", 200, 10, 100_000),
                    limits=LimitSettings.from_env(env),
+                   database_url=env.get("PARLEY_DATABASE_URL") or None,
+                   bot_dir=Path(env["PARLEY_BOT_DIR"]) if env.get("PARLEY_BOT_DIR") else None,
+                   desk_webhooks=WebhookSettings.from_env(env),
                    slack=SlackSettings.from_env(env),
                    telegram=TelegramSettings.from_env(env),
                    whatsapp=WhatsAppSettings.from_env(env))

@@ -23,6 +23,8 @@ from typing import Any
 
 __all__ = [
     "DEAD_LETTER_STREAM",
+    "DESK_EVENTS_STREAM",
+    "DESK_TEAMS_KEY",
     "HEARTBEAT_KEY",
     "INBOUND_DEAD_STREAM",
     "INBOUND_QUEUE",
@@ -32,6 +34,7 @@ __all__ = [
     "celery_message",
     "conversation_key",
     "dedupe_key",
+    "desk_key",
     "live_channel",
     "queued_since",
     "serve_message",
@@ -45,16 +48,30 @@ DEAD_LETTER_STREAM = "parley:outbound:dead"     # replies given up on, with the 
 INBOUND_DEAD_STREAM = "parley:inbound:dead"     # messages no turn could serve, with the reason
 UNSERVED_KEY = "parley:unserved"  # zset: conversation → when it last made progress (ms)
 HEARTBEAT_KEY = "parley:workers:heartbeat"  # set by workers with a short expiry
+DESK_EVENTS_STREAM = "parley:desk:events"   # handoff and desk events (desk/events.py)
+DESK_TEAMS_KEY = "parley:desk:teams"        # hash: team → its desk.yml settings (JSON)
 
 
 def conversation_key(conversation_id: str, part: str) -> str:
     """Keys of one conversation. Inbound: ``seq`` (the last number given), ``inbox``
     (hash: number → message, until served), ``served`` (the last number served),
     ``queued`` (a serve task is queued or running), ``lease``, ``attempts``. State:
-    ``tracker``, ``events``. Outbound: ``outseq`` (the last reply number given), ``outq``
+    ``tracker``, ``events``, ``owner`` (hash: who holds the conversation — ``state`` bot,
+queued, agent or closed, its ``epoch``, ``handoff``, ``team``, ``agent``, ``offline``).
+Outbound: ``outseq`` (the last reply number given), ``outq``
     (zset: stream entries of replies not yet delivered, by number). The id is in braces:
     one hash slot, so a Lua script may touch them all."""
     return f"parley:conv:{{{conversation_id}}}:{part}"
+
+
+def desk_key(*parts: str) -> str:
+    """Keys of the agent desk: ``handoff:<id>`` (hash, the handoff's record),
+    ``queue:<team>`` (zset: waiting handoff ids by when they were requested),
+    ``offline`` (zset: offline tickets), ``active`` (zset: claimed handoffs),
+    ``closed`` (zset, recent), ``presence:<team>`` (zset: online agent ids by when their
+    presence expires), ``waits:<team>`` (list: the team's recent waits, seconds),
+    ``deadlines`` (zset: handoff id → its next timer)."""
+    return "parley:desk:" + ":".join(parts)
 
 
 def live_channel(conversation_id: str) -> str:

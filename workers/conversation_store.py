@@ -16,6 +16,13 @@ wait), or keep it and return entry N+1 to serve next. A worker that dies before 
 no trace, one that dies after has done everything, so whoever serves the conversation next
 either redoes the whole turn or finds it served.
 
+Who holds the conversation (``owner``: bot, queued, agent, closed, and its ``epoch``) is
+checked and changed in the same step: a turn decided under an epoch that is no longer
+current (an agent claimed, a hand-back came) is refused as ``conflict`` before anything
+is written, and served again under the new owner; a handoff the turn requests or
+withdraws (``DeskOps``) changes the owner, bumps the epoch, records the handoff, puts it
+in its team's queue and adds its desk event, all with the turn.
+
 A message that cannot be served (missing from the inbox, undecodable, or attempted too
 often) is committed with ``dead_reason``: no turn, a record on ``parley:inbound:dead``
 with the reason, and the conversation goes on with the next one.
@@ -32,9 +39,11 @@ from typing import Any
 import msgspec
 import redis
 
+from brain.dialogue.handoff import Ownership
 from brain.dialogue.tracker import Tracker
 from channels.models import OutboundMessage
 from workers.bus import (
+    DESK_EVENTS_STREAM,
     INBOUND_DEAD_STREAM,
     INBOUND_QUEUE,
     OUTBOUND_STREAM,
@@ -42,13 +51,13 @@ from workers.bus import (
     conversation_key,
     serve_message,
 )
-from workers.ordering import Entry
+from workers.ordering import Entry, ownership
 
 __all__ = ["HISTORY_MAX", "TRACKER_KEEP", "Commit", "ConversationStore", "Step"]
 
 TRACKER_KEEP = 60
 HISTORY_MAX = 10_000
-_FIRST_VARIADIC = 14  # ARGV index of the first event
+_FIRST_VARIADIC = 16  # ARGV index of the first event
 
 _COMMIT = """
 if redis.call('GET', KEYS[3]) ~= ARGV[2] then return {'lease_lost'} end
@@ -57,10 +66,34 @@ if tonumber(redis.call('GET', KEYS[1]) or '0') ~= n - 1 then
   redis.call('DEL', KEYS[3])
   return {'out_of_turn'}
 end
+local owner = redis.call('HMGET', KEYS[15], 'state', 'epoch', 'handoff', 'offline', 'team')
+if tonumber(owner[2] or '0') ~= tonumber(ARGV[14]) then
+  redis.call('PEXPIRE', KEYS[3], ARGV[8])
+  return {'conflict', owner[1] or false, owner[2] or false, owner[3] or false,
+          owner[4] or false, owner[5] or false}
+end
+if ARGV[15] ~= '' then
+  local ops = cjson.decode(ARGV[15])
+  local state = owner[1] or 'bot'
+  local allowed = ops.change == ''
+    or (ops.change == 'requested' and (state == 'bot' or state == 'closed'))
+    or (ops.change == 'withdrawn' and state == 'queued' and owner[3] == ops.id)
+  if allowed and ops.change ~= '' then
+    for field, value in pairs(ops.owner) do redis.call('HSET', KEYS[15], field, value) end
+    for _, key in ipairs(ops.unlist) do redis.call('ZREM', key, ops.id) end
+    for _, item in ipairs(ops.list) do redis.call('ZADD', item[1], item[2], ops.id) end
+  end
+  if allowed then
+    for field, value in pairs(ops.handoff) do redis.call('HSET', ops.handoff_key, field, value) end
+    for _, event in ipairs(ops.events) do
+      redis.call('XADD', KEYS[16], 'MAXLEN', '~', 100000, '*', 'type', event[1], 'data', event[2])
+    end
+  end
+end
 if ARGV[3] ~= '' then redis.call('SET', KEYS[2], ARGV[3]) end
 redis.call('SET', KEYS[1], n)
 local events = tonumber(ARGV[4])
-local first = 14
+local first = 16
 for i = first, first + events - 1 do redis.call('RPUSH', KEYS[4], ARGV[i]) end
 if events > 0 then redis.call('LTRIM', KEYS[4], -tonumber(ARGV[5]), -1) end
 for i = first + events, first + events + tonumber(ARGV[13]) - 1 do
@@ -88,12 +121,16 @@ if ARGV[9] == '1' then
 end
 redis.call('PEXPIRE', KEYS[3], ARGV[8])
 local attempts = redis.call('HINCRBY', KEYS[13], n + 1, 1)
-return {'next', n + 1, redis.call('HGET', KEYS[6], n + 1) or false, attempts}
+local now_owner = redis.call('HMGET', KEYS[15], 'state', 'epoch', 'handoff', 'offline', 'team')
+return {'next', n + 1, redis.call('HGET', KEYS[6], n + 1) or false, attempts,
+        now_owner[1] or false, now_owner[2] or false, now_owner[3] or false,
+        now_owner[4] or false, now_owner[5] or false}
 """
 
 
 class Commit(enum.Enum):
     NEXT = "next"                # committed; ``Step.entry`` is the next one to serve
+    CONFLICT = "conflict"        # refused: the owner changed since the turn began (its epoch)
     DONE = "done"                # committed; nothing left, the lease is let go
     YIELDED = "yielded"          # committed; more left, asked for again at the queue's end
     LEASE_LOST = "lease_lost"    # refused: this task no longer holds the conversation
@@ -102,8 +139,43 @@ class Commit(enum.Enum):
 
 @dataclass(frozen=True, slots=True)
 class Step:
+    """A commit's outcome; ``owner``: who holds the conversation now (for ``NEXT``, the
+    next turn's; for ``CONFLICT``, the owner the turn must be done again under)."""
+
     outcome: Commit
     entry: Entry | None = None
+    owner: Ownership | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DeskOps:
+    """What a turn does to the conversation's owner and the desk, applied by the commit
+    only while the owner's epoch is still the one the turn began with.
+
+    ``change`` ``""`` (only ``events``, e.g. a user message shown to the agent),
+    ``requested`` (allowed from ``bot`` or ``closed``) or ``withdrawn`` (allowed while
+    ``queued`` with handoff ``handoff_id``); when allowed, ``owner`` fields are set on
+    the owner hash and the handoff id is removed from the sorted sets ``unlist`` and added
+    to ``listed`` (key, score); ``handoff`` fields are set on ``handoff_key`` and
+    ``events`` (type, JSON data) added to the desk's event stream — all in the commit's
+    one step."""
+
+    change: str = ""
+    handoff_id: str = ""
+    handoff_key: str = ""
+    owner: dict[str, str] | None = None
+    handoff: dict[str, str] | None = None
+    unlist: tuple[str, ...] = ()
+    listed: tuple[tuple[str, int], ...] = ()
+    events: tuple[tuple[str, str], ...] = ()
+
+    def to_json(self) -> str:
+        return json.dumps({"change": self.change, "id": self.handoff_id,
+                           "handoff_key": self.handoff_key, "owner": self.owner or {},
+                           "handoff": self.handoff or {}, "unlist": list(self.unlist),
+                           "list": [[k, str(v)] for k, v in self.listed],
+                           "events": [list(e) for e in self.events]},
+                          ensure_ascii=False)
 
 
 class ConversationStore:
@@ -136,27 +208,35 @@ class ConversationStore:
     def commit(self, tracker: Tracker | None, *, conversation_id: str, sequence: int,
                owner: str, lease_ms: int, now_ms: int, loaded_count: int = 0,
                outbound: Sequence[OutboundMessage] = (), yield_turn: bool = False,
-               dead_reason: str = "", dead_message: bytes = b"") -> Step:
+               dead_reason: str = "", dead_message: bytes = b"", epoch: int = 0,
+               desk: DeskOps | None = None) -> Step:
         """End the turn of entry ``sequence`` (module doc). ``loaded_count``:
         ``tracker.event_count`` when the turn began; the events after it are this turn's.
-        ``tracker`` ``None`` (with ``dead_reason``): the state stays as it is."""
+        ``tracker`` ``None`` (with ``dead_reason``): the state stays as it is. ``epoch``:
+        the owner's epoch the turn began under (another one: ``CONFLICT``, nothing
+        written); ``desk``: what the turn does to the owner and the desk."""
         cid = conversation_id
         keys = [conversation_key(cid, "served"), self.tracker_key(cid),
                 conversation_key(cid, "lease"), conversation_key(cid, "events"),
                 OUTBOUND_STREAM, conversation_key(cid, "inbox"), conversation_key(cid, "seq"),
                 conversation_key(cid, "queued"), conversation_key(cid, "outseq"),
                 conversation_key(cid, "outq"), UNSERVED_KEY, INBOUND_QUEUE,
-                conversation_key(cid, "attempts"), INBOUND_DEAD_STREAM]
+                conversation_key(cid, "attempts"), INBOUND_DEAD_STREAM,
+                conversation_key(cid, "owner"), DESK_EVENTS_STREAM]
         new_events = tracker.events_since(loaded_count) if tracker is not None else []
         args: list[bytes | str | int] = [
             sequence, owner, tracker.to_json(keep=TRACKER_KEEP) if tracker is not None else "",
             len(new_events), HISTORY_MAX, now_ms, cid, lease_ms, "1" if yield_turn else "0",
-            serve_message(cid), dead_reason, dead_message, len(outbound),
+            serve_message(cid), dead_reason, dead_message, len(outbound), epoch,
+            desk.to_json() if desk is not None else "",
             *(json.dumps(e.to_dict(), ensure_ascii=False, sort_keys=True) for e in new_events),
             *(msgspec.json.encode(m) for m in outbound)]
         assert len(args) == _FIRST_VARIADIC - 1 + len(new_events) + len(outbound)
         result: list[Any] = self._commit(keys=keys, args=args)
         outcome = Commit(result[0].decode() if isinstance(result[0], bytes) else result[0])
         if outcome is Commit.NEXT:
-            return Step(outcome, Entry(int(result[1]), result[2], int(result[3])))
+            return Step(outcome, Entry(int(result[1]), result[2], int(result[3])),
+                        ownership(list(result[4:9])))
+        if outcome is Commit.CONFLICT:
+            return Step(outcome, owner=ownership(list(result[1:6])))
         return Step(outcome)

@@ -28,9 +28,11 @@ from typing import Literal
 
 import redis
 
+from brain.dialogue.handoff import BOT, Ownership
 from workers.bus import UNSERVED_KEY, conversation_key
 
-__all__ = ["BATCH", "MAX_ATTEMPTS", "ConversationLease", "Entry", "LeaseRenewer", "Taken"]
+__all__ = ["BATCH", "MAX_ATTEMPTS", "ConversationLease", "Entry", "LeaseRenewer", "Taken",
+           "ownership"]
 
 BATCH = 20          # turns one task serves before the conversation goes to the queue's end
 MAX_ATTEMPTS = 3    # serves of one entry before it is given up on
@@ -47,8 +49,11 @@ if served >= last then
 end
 local n = served + 1
 local attempts = redis.call('HINCRBY', KEYS[7], n, 1)
+local owner = redis.call('HMGET', KEYS[9], 'state', 'epoch', 'handoff', 'offline', 'team')
 return {'serve', n, redis.call('HGET', KEYS[5], n) or false,
-        redis.call('GET', KEYS[4]) or false, attempts}
+        redis.call('GET', KEYS[4]) or false, attempts,
+        owner[1] or false, owner[2] or false, owner[3] or false, owner[4] or false,
+        owner[5] or false}
 """
 _RENEW = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
@@ -72,12 +77,25 @@ class Entry:
 
 @dataclass(frozen=True, slots=True)
 class Taken:
-    """What ``ConversationLease.take`` found: ``serve`` (then ``entry`` and ``state``, the
-    stored tracker), ``busy`` (another task holds the lease) or ``idle`` (all served)."""
+    """What ``ConversationLease.take`` found: ``serve`` (then ``entry``, ``state``, the
+    stored tracker, and ``owner``, who holds the conversation), ``busy`` (another task
+    holds the lease) or ``idle`` (all served)."""
 
     kind: Literal["serve", "busy", "idle"]
     entry: Entry | None = None
     state: bytes | None = None
+    owner: Ownership = BOT
+
+
+_STATES = {"bot", "queued", "agent", "closed"}
+
+
+def ownership(values: list[bytes | str | None]) -> Ownership:
+    """The owner hash's ``state``, ``epoch``, ``handoff``, ``offline``, ``team`` as a
+    script read them (missing fields: the bot's, at epoch 0)."""
+    state, epoch, handoff, offline, team = (_text(v) if v else "" for v in values)
+    return Ownership(state if state in _STATES else "bot",  # type: ignore[arg-type]
+                     int(epoch) if epoch.isdigit() else 0, handoff, offline == "1", team)
 
 
 class LeaseRenewer:
@@ -139,7 +157,7 @@ class ConversationLease:
         keys = [self.key, conversation_key(cid, "served"), conversation_key(cid, "seq"),
                 conversation_key(cid, "tracker"), conversation_key(cid, "inbox"),
                 conversation_key(cid, "queued"), conversation_key(cid, "attempts"),
-                UNSERVED_KEY]
+                UNSERVED_KEY, conversation_key(cid, "owner")]
         result = self._take(keys=keys, args=[self.owner, self._renewer.lease_ms, cid])
         kind = _text(result[0])
         if kind != "serve":
@@ -147,7 +165,7 @@ class ConversationLease:
         self._held = True
         self._renewer.hold(self.key, self.owner)
         entry = Entry(int(result[1]), result[2], int(result[4]))
-        return Taken("serve", entry, result[3])
+        return Taken("serve", entry, result[3], ownership(list(result[5:10])))
 
     def ended(self) -> None:
         """The commit script let the lease go (or found it lost): nothing to release."""

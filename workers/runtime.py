@@ -7,6 +7,7 @@ or on first use.
 from __future__ import annotations
 
 import functools
+import logging
 import os
 import threading
 import time
@@ -15,13 +16,17 @@ from dataclasses import dataclass
 import redis
 
 from brain.bot import Bot
+from brain.handoff.settings import load_desk_settings
 from integrations import OrdersClient, OrdersSettings
 from workers.bus import HEARTBEAT_KEY
 from workers.conversation_store import ConversationStore
+from workers.handoff_desk import RedisHandoffDesk
 from workers.ordering import LeaseRenewer
 from workers.settings import WorkerSettings
 
 __all__ = ["WorkerRuntime", "runtime"]
+
+_log = logging.getLogger("parley.workers.runtime")
 
 
 @dataclass(frozen=True)
@@ -31,6 +36,7 @@ class WorkerRuntime:
     store: ConversationStore
     leases: LeaseRenewer
     bot: Bot
+    desk: RedisHandoffDesk
 
 
 @functools.cache
@@ -43,9 +49,25 @@ def runtime() -> WorkerRuntime:
     if os.environ.get("PARLEY_ORDERS_URL"):
         clients["orders"] = OrdersClient(OrdersSettings.from_env())
     bot = Bot.load(settings.bot_dir, model_path=settings.model_path, clients=clients)
+    domain = bot.engine.domain
+    desk = RedisHandoffDesk(client, load_desk_settings(settings.bot_dir, intents=domain.intents,
+                                                       slots=domain.slots))
+    bot.engine.desk = desk
+    _publish_to_desk(desk, bot)
     _start_heartbeat(client)
     leases = LeaseRenewer(client, int(settings.lease_seconds * 1000))
-    return WorkerRuntime(settings, client, ConversationStore(client), leases, bot)
+    return WorkerRuntime(settings, client, ConversationStore(client), leases, bot, desk)
+
+
+def _publish_to_desk(desk: RedisHandoffDesk, bot: Bot) -> None:
+    """The teams, and the bot's plain responses as the agents' canned replies."""
+    responses = {name: variations[0].text
+                 for name, variations in bot.engine.domain.responses.items()
+                 if variations and variations[0].text and "{" not in variations[0].text}
+    try:
+        desk.publish(responses)
+    except redis.RedisError as exc:  # the next worker start (or restart) publishes them
+        _log.warning("team settings not published to the desk: %s", exc)
 
 
 def _start_heartbeat(client: redis.Redis) -> None:

@@ -13,6 +13,14 @@ conversation opens (the browser chat does, for a new session: ``InboundMessage.k
 indicator, and the bot only starts the session and says its greeting, if it has one
 (``Bot.start_conversation``).
 
+The agent desk's entries (``InboundMessage.kind``: ``agent_message``, ``handoff_end``,
+``handoff_resume``) are served the same way, in order with the person's messages: an
+agent's reply is recorded (``AgentUttered``) and sent as the agent's; the end of a
+handoff gives the bot the conversation back. Each turn is decided under the owner the
+lease or the last commit reported (``Ownership``); a commit refused because the desk
+changed the owner meanwhile (``Commit.CONFLICT``) is served again from the stored tracker
+under the new owner, so a bot reply never goes out on a conversation a person took.
+
 Failures: a Redis error fails the task, which is retried with backoff (its messages are in
 the inbox either way, and the gateway's sweep asks again for a stalled conversation). A
 turn that raises is logged and left for a later attempt; an entry attempted
@@ -33,12 +41,16 @@ import redis
 from celery import Task
 from celery.signals import worker_process_init
 
+from brain.actions.context import OutgoingMessage
 from brain.dialogue.engine import TurnResult
+from brain.dialogue.events import AgentUttered, HandoffStarted
+from brain.dialogue.handoff import Ownership
 from brain.dialogue.tracker import Tracker
 from channels.models import Button, InboundMessage, OutboundMessage, decode_inbound
 from workers.bus import SERVE_TASK, live_channel, typing_frame
 from workers.celery_app import app
 from workers.conversation_store import Commit, Step
+from workers.handoff_desk import TurnFacts, desk_ops
 from workers.ordering import BATCH, MAX_ATTEMPTS, ConversationLease, Entry
 from workers.runtime import WorkerRuntime, runtime
 
@@ -47,6 +59,7 @@ __all__ = ["BATCH", "MAX_ATTEMPTS", "serve", "serve_conversation"]
 _log = logging.getLogger("parley.workers.tasks")
 LIVE_CHANNELS = frozenset({"webchat"})  # channels whose clients watch turns live
 _RETRY_CAP = 10.0   # seconds between retries after a Redis error, at most
+_MAX_CONFLICTS = 10  # turns of one entry done again because the desk changed its owner
 
 
 @worker_process_init.connect  # type: ignore[untyped-decorator]
@@ -77,28 +90,39 @@ def serve(rt: WorkerRuntime, conversation_id: str) -> str:
             return taken.kind
         tracker = rt.store.decode(taken.state) or rt.bot.new_tracker(conversation_id)
         entry: Entry | None = taken.entry
-        turns = 0
+        owner = taken.owner
+        turns = conflicts = 0
         while entry is not None:
             turns += 1
             try:
-                step = _serve_entry(rt, lease, tracker, entry, last=turns >= BATCH)
+                step = _serve_entry(rt, lease, tracker, entry, owner, last=turns >= BATCH)
             except _TurnFailed:
                 return "failed"  # the lease is released on the way out
+            if step.outcome is Commit.CONFLICT and conflicts < _MAX_CONFLICTS:
+                # The desk changed the owner during the turn: the turn is done again,
+                # from the stored tracker, under the new owner.
+                conflicts += 1
+                tracker = rt.store.load(conversation_id) or rt.bot.new_tracker(conversation_id)
+                owner = step.owner or owner
+                turns -= 1
+                continue
             if step.outcome is not Commit.NEXT:
-                lease.ended()
+                if step.outcome is not Commit.CONFLICT:  # else released on the way out
+                    lease.ended()
                 if step.outcome is Commit.LEASE_LOST:
                     _log.warning("conversation %s: lease lost while serving #%d; another "
                                  "worker serves it", conversation_id, entry.sequence)
                 return str(step.outcome.value)
-            entry = step.entry
+            entry, owner, conflicts = step.entry, step.owner or owner, 0
     return "done"
 
 
 def _serve_entry(rt: WorkerRuntime, lease: ConversationLease, tracker: Tracker,
-                 entry: Entry, *, last: bool) -> Step:
+                 entry: Entry, owner: Ownership, *, last: bool) -> Step:
     cid = lease.conversation_id
     commit = functools.partial(rt.store.commit, conversation_id=cid, sequence=entry.sequence,
-                               owner=lease.owner, lease_ms=rt.leases.lease_ms, yield_turn=last)
+                               owner=lease.owner, lease_ms=rt.leases.lease_ms, yield_turn=last,
+                               epoch=owner.epoch)
     message, problem = _decoded(entry)
     if message is None or entry.attempts > MAX_ATTEMPTS:
         reason = problem or f"failed on {MAX_ATTEMPTS} attempts"
@@ -107,20 +131,25 @@ def _serve_entry(rt: WorkerRuntime, lease: ConversationLease, tracker: Tracker,
         return commit(None, now_ms=_now_ms(), dead_reason=reason,
                       dead_message=entry.message or b"")
     starts = message.kind == "conversation_start"
-    live = message.channel in LIVE_CHANNELS and not starts
+    # The widget's typing indicator: a person's message the bot is about to answer.
+    live = message.channel in LIVE_CHANNELS and message.kind == "message" and \
+        not tracker.handoff
     if live:
         _publish(rt, cid, typing_frame(True))
     loaded = tracker.event_count
     try:
-        result = _turn(rt, tracker, message, starts=starts)
+        result = _turn(rt, tracker, message, owner, starts=starts)
     except Exception as exc:
         _log.exception("conversation %s: the turn of #%d failed (attempt %d of %d)", cid,
                        entry.sequence, entry.attempts, MAX_ATTEMPTS)
         if live:
             _publish(rt, cid, typing_frame(False))
         raise _TurnFailed from exc
-    step = commit(tracker, now_ms=_now_ms(), loaded_count=loaded,
-                  outbound=_outbound(message, result))
+    now = time.time()
+    ops = desk_ops(rt.desk, tracker, TurnFacts(message, owner, result.handoff, now))
+    epoch = owner.epoch + 1 if ops is not None and ops.change else owner.epoch
+    step = commit(tracker, now_ms=int(now * 1000), loaded_count=loaded,
+                  outbound=_outbound(message, result, epoch), desk=ops)
     if live and not result.messages:
         _publish(rt, cid, typing_frame(False))
     return step
@@ -136,13 +165,28 @@ def _decoded(entry: Entry) -> tuple[InboundMessage | None, str]:
     return msgspec.structs.replace(message, sequence=entry.sequence), ""
 
 
-def _turn(rt: WorkerRuntime, tracker: Tracker, message: InboundMessage, *, starts: bool
-          ) -> TurnResult:
+def _turn(rt: WorkerRuntime, tracker: Tracker, message: InboundMessage, owner: Ownership,
+          *, starts: bool) -> TurnResult:
     now = message.received_at or time.time()
     if starts:
         return rt.bot.start_conversation(tracker, channel=message.channel, now=now)
+    if message.kind == "agent_message":
+        agent = message.control.get("agent") or {}
+        tracker.apply(AgentUttered(timestamp=now, text=message.text,
+                                   agent=str(agent.get("id", message.user_id)),
+                                   name=str(agent.get("name", "")),
+                                   message_id=message.message_id))
+        return TurnResult((OutgoingMessage(message.text),), ())
+    if message.kind == "handoff_end":
+        return rt.bot.engine.end_handoff(tracker, message.control, now=now,
+                                         channel=message.channel)
+    if message.kind == "handoff_resume":
+        if not tracker.handoff:
+            tracker.apply(HandoffStarted(timestamp=now, reason="offline ticket taken",
+                                         team=str(message.control.get("team", ""))))
+        return TurnResult((), ())
     return rt.bot.respond(tracker, message.payload or message.text, channel=message.channel,
-                          message_id=message.message_id, now=now)
+                          message_id=message.message_id, now=now, owner=owner)
 
 
 def _now_ms() -> int:
@@ -157,10 +201,14 @@ def _publish(rt: WorkerRuntime, conversation_id: str, frame: bytes) -> None:
         _log.warning("conversation %s: typing frame not published: %s", conversation_id, exc)
 
 
-def _outbound(message: InboundMessage, result: TurnResult) -> list[OutboundMessage]:
+def _outbound(message: InboundMessage, result: TurnResult, epoch: int
+              ) -> list[OutboundMessage]:
+    agent = message.kind == "agent_message"
+    name = str((message.control.get("agent") or {}).get("name", "")) if agent else ""
     return [OutboundMessage(conversation_id=message.conversation_id, channel=message.channel,
                             in_reply_to=message.message_id, sequence=message.sequence,
                             index=i, text=m.text,
                             buttons=tuple(Button(b["title"], b["payload"]) for b in m.buttons),
-                            image=m.image)
+                            image=m.image, author="agent" if agent else "bot",
+                            agent_name=name, epoch=epoch)
             for i, m in enumerate(result.messages)]

@@ -34,6 +34,16 @@ from brain.dialogue.events import (
     UserUttered,
 )
 from brain.dialogue.forms import activate_form, answers_form, ask_requested_slot, continue_form
+from brain.dialogue.handoff import (
+    BOT,
+    HANDOFF_TEXTS,
+    HandoffChange,
+    HandoffDesk,
+    Ownership,
+    end_handoff,
+    start_handoff,
+    while_handed_off,
+)
 from brain.dialogue.responses import ResponseRenderer, humanise_intent
 from brain.dialogue.rule_matching import LogRecord, predict_next
 from brain.dialogue.rules import Rule
@@ -51,30 +61,33 @@ _DEFAULT_TEXT = {
     "utter_default": "Sorry, I didn't understand that.",
     "utter_did_you_mean": "Sorry, I'm not sure I understood. Did you mean one of these?",
     "utter_ask_rephrase": "I still didn't get that. Could you say it in other words?",
-    # No agent desk exists yet: the default must not promise a person who cannot come.
-    "utter_handoff": ("I can't help with this here, and nobody can take over this chat yet. "
-                      "I'll stay quiet in this chat from now on."),
     "utter_action_failed": "Sorry, something went wrong on my side. Please try again.",
+    **HANDOFF_TEXTS,
 }
 
 
 @dataclass(frozen=True, slots=True)
 class TurnResult:
+    """What the bot says, the actions it ran, and the change of owner it asks for (a
+    handoff requested or withdrawn; ``brain.dialogue.handoff``)."""
+
     messages: tuple[OutgoingMessage, ...]
     actions: tuple[str, ...]
+    handoff: HandoffChange | None = None
 
 
 class DialogueEngine:
     """The bot's behaviour: domain, rules and actions; stateless between turns."""
 
     def __init__(self, domain: Domain, rules: Sequence[Rule], actions: ActionRegistry,
-                 clients: Mapping[str, Any] | None = None, *, greet_on_start: bool = True
-                 ) -> None:
+                 clients: Mapping[str, Any] | None = None, *, greet_on_start: bool = True,
+                 desk: HandoffDesk | None = None) -> None:
         self.domain = domain
         self.rules = list(rules)
         self.renderer = ResponseRenderer(domain)
         self.runner = ActionRunner(actions, clients or {})
         self.greet_on_start = greet_on_start
+        self.desk = desk
 
     def start_conversation(self, tracker: Tracker, *, now: float, channel: str | None = None
                            ) -> TurnResult:
@@ -92,13 +105,16 @@ class DialogueEngine:
             turn.run_action(CONVERSATION_START_RESPONSE)
         return turn.result()
 
-    def handle(self, tracker: Tracker, message: UserUttered, *, channel: str | None = None
-               ) -> TurnResult:
-        """Apply ``message`` to ``tracker`` and run the bot's reaction to it."""
+    def handle(self, tracker: Tracker, message: UserUttered, *, channel: str | None = None,
+               owner: Ownership = BOT) -> TurnResult:
+        """Apply ``message`` to ``tracker`` and run the bot's reaction to it. ``owner``: who
+        holds the conversation (a person, or a queue: the bot is silent but for a
+        withdrawal; ``brain.dialogue.handoff``)."""
         session_start = not any(isinstance(e, UserUttered) for e in tracker.current_session())
         turn = _Turn(self, tracker, channel, message, session_start)
         tracker.apply(message)
         if tracker.handoff:
+            turn.change = while_handed_off(turn, message, owner)
             return turn.result()
         parse = message.parse
         understood = not (parse.get("nlu_fallback") or parse.get("ambiguous"))
@@ -110,6 +126,14 @@ class DialogueEngine:
                 turn.run_action("utter_default")
         else:
             self._fallback(turn, message)
+        return turn.result()
+
+    def end_handoff(self, tracker: Tracker, control: Mapping[str, Any], *, now: float,
+                    channel: str | None = None) -> TurnResult:
+        """The desk gave the conversation back to the bot (a hand-back, a close, a queue
+        timeout; ``control`` as ``brain.dialogue.handoff.end_handoff`` reads it)."""
+        turn = _Turn(self, tracker, channel, UserUttered(timestamp=now), session_start=False)
+        end_handoff(turn, control)
         return turn.result()
 
     def _with_form(self, turn: _Turn, message: UserUttered, understood: bool) -> None:
@@ -188,12 +212,13 @@ class _Turn:
         self.messages: list[OutgoingMessage] = []
         self.actions: list[str] = []
         self.asked_form = False
+        self.change: HandoffChange | None = None
         self.log: list[LogRecord] = []
         self.log.append(LogRecord("intent", message.intent, dict(tracker.slots),
                                   tracker.active_form, session_start))
 
     def result(self) -> TurnResult:
-        return TurnResult(tuple(self.messages), tuple(self.actions))
+        return TurnResult(tuple(self.messages), tuple(self.actions), self.change)
 
     def apply(self, event: Event) -> None:
         self.tracker.apply(event)
@@ -228,12 +253,14 @@ class _Turn:
     def say(self, text: str) -> None:
         self.send(OutgoingMessage(text))
 
-    def utter_or_default(self, response: str, buttons: list[dict[str, str]] | None = None
-                         ) -> None:
-        message = self.render(response)
+    def utter_or_default(self, response: str, buttons: list[dict[str, str]] | None = None,
+                         extra: Mapping[str, Any] | None = None) -> None:
+        """The domain's ``response`` (filled from slots and ``extra``), else Parley's
+        default text for it; ``buttons`` replace the response's own."""
+        message = self.render(response, extra)
         if message is None:
             text = _DEFAULT_TEXT.get(response, "Sorry, I didn't understand that.")
-            message = OutgoingMessage(text, response=response)
+            message = OutgoingMessage(text.format_map(dict(extra or {})), response=response)
         if buttons:
             message = OutgoingMessage(message.text, tuple(buttons), message.image,
                                       message.response)
@@ -263,7 +290,11 @@ class _Turn:
         elif name in BUILTIN_ACTIONS:
             self._builtin(name)
         else:
-            self.engine.runner.run(self, name)
+            events = self.engine.runner.run(self, name) or []
+            started = [e for e in events if isinstance(e, HandoffStarted)]
+            if started and self.change is None:  # a custom action handed off
+                self.change = start_handoff(self, reason=started[-1].reason or name,
+                                            team=started[-1].team, already_started=True)
 
     def _builtin(self, name: str) -> None:
         if name == "action_deactivate_loop" and self.tracker.active_form:
@@ -271,6 +302,5 @@ class _Turn:
             self.record("active_loop", None)
         elif name == "action_restart":
             self.apply(SessionStarted(timestamp=self.message.timestamp))
-        elif name == "action_handoff":
-            self.utter_or_default("utter_handoff")
-            self.apply(HandoffStarted(reason=self.message.intent or "fallback"))
+        elif name == "action_handoff" and self.change is None and not self.tracker.handoff:
+            self.change = start_handoff(self, reason=self.message.intent or "fallback")

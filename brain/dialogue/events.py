@@ -12,6 +12,7 @@ from typing import Any, ClassVar
 __all__ = [
     "ActionExecuted",
     "ActionFailed",
+    "AgentUttered",
     "BotUttered",
     "Event",
     "FallbackTriggered",
@@ -112,13 +113,32 @@ class FallbackTriggered(Event):
 
 @dataclass(frozen=True, slots=True)
 class HandoffStarted(Event):
+    """The conversation goes to a person: the bot is silent until it ends. A custom action
+    may return one with a ``team`` (desk.yml routes it otherwise) and a ``reason``."""
+
     type: ClassVar[str] = "handoff"
     reason: str = ""
+    team: str = ""
 
 
 @dataclass(frozen=True, slots=True)
 class HandoffEnded(Event):
+    """The bot has the conversation again: ``reason`` is ``handed_back``, ``closed``,
+    ``timeout`` or ``withdrawn`` (the person asked to go back to the bot)."""
+
     type: ClassVar[str] = "handback"
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class AgentUttered(Event):
+    """A message a person at the desk sent to the user (``agent``: their account id)."""
+
+    type: ClassVar[str] = "agent"
+    text: str = ""
+    agent: str = ""
+    name: str = ""
+    message_id: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,7 +148,8 @@ class SessionStarted(Event):
 
 _TYPES: dict[str, type[Event]] = {cls.type: cls for cls in (
     UserUttered, BotUttered, ActionExecuted, ActionFailed, SlotSet, FormActivated,
-    FormDeactivated, FallbackTriggered, HandoffStarted, HandoffEnded, SessionStarted)}
+    FormDeactivated, FallbackTriggered, HandoffStarted, HandoffEnded, AgentUttered,
+    SessionStarted)}
 
 
 def event_from_dict(data: dict[str, Any]) -> Event:

@@ -50,11 +50,12 @@ class ResponseRenderer:
         values = {**slots, **(extra or {})}
         chooser = random.Random(hashlib.sha256(f"{seed}:{name}".encode()).digest())
         chosen = chooser.choice(variations)
-        missing = _missing(chosen, values)
+        given = frozenset(extra or ())  # an extra value is given even when it is empty
+        missing = _missing(chosen, values, given)
         if missing:
             _log.error("conversation %s: response %s needs empty slot(s) %s",
                        conversation_id, name, ", ".join(missing))
-            fillable = [v for v in variations if not _missing(v, values)]
+            fillable = [v for v in variations if not _missing(v, values, given)]
             if fillable:
                 chosen = chooser.choice(fillable)
             elif name != _UNAVAILABLE and self.has(_UNAVAILABLE):
@@ -80,9 +81,10 @@ def _fields(text: str) -> list[str]:
     return [f for _, f, _, _ in string.Formatter().parse(text) if f]
 
 
-def _missing(variation: ResponseVariation, values: Mapping[str, Any]) -> list[str]:
+def _missing(variation: ResponseVariation, values: Mapping[str, Any],
+             given: frozenset[str] = frozenset()) -> list[str]:
     names = _fields(variation.text) + [f for b in variation.buttons for f in _fields(b["title"])]
-    return sorted({n for n in names if values.get(n) in (None, "", [])})
+    return sorted({n for n in names if n not in given and values.get(n) in (None, "", [])})
 
 
 def _fill(text: str, values: Mapping[str, Any]) -> str:

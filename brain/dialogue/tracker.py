@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from brain.dialogue.events import (
+    AgentUttered,
     BotUttered,
     Event,
     FallbackTriggered,
@@ -68,7 +69,7 @@ class Tracker:
     def apply(self, event: Event) -> None:
         """Append ``event`` and update the state it changes."""
         self.events.append(event)
-        if isinstance(event, UserUttered | BotUttered):
+        if isinstance(event, UserUttered | BotUttered | AgentUttered):
             self.last_activity = max(self.last_activity, event.timestamp)
         if isinstance(event, SlotSet):
             self.slots[event.name] = event.value
@@ -122,8 +123,9 @@ class Tracker:
 
     def window(self, turns: int = 10) -> list[dict[str, str]]:
         """The last ``turns`` messages, oldest first, as ``{"role", "text"}``: for actions."""
-        messages = [{"role": "user" if isinstance(e, UserUttered) else "bot", "text": e.text}
-                    for e in self.current_session() if isinstance(e, UserUttered | BotUttered)]
+        roles = {UserUttered: "user", BotUttered: "bot", AgentUttered: "agent"}
+        messages = [{"role": roles[type(e)], "text": e.text} for e in self.current_session()
+                    if isinstance(e, UserUttered | BotUttered | AgentUttered)]
         return messages[-turns:]
 
     def to_json(self, keep: int | None = None) -> str:

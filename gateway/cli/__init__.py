@@ -1,7 +1,8 @@
 """The ``parley`` command: one sub-command per job, each in its own module (a platform's own
 set-up command lives with the platform: ``parley telegram`` in ``gateway.telegram.command``).
 
-Errors a user can cause (bad bot data, a missing or incompatible model, a port in use)
+Errors a user can cause (bad bot data, a missing or incompatible model, a port in use, a bad
+database URL or account)
 print one clear message to stderr and exit with status 2; they never show a traceback.
 Bad bot data prints one ``file:line: problem`` line per problem, then a summary line.
 """
@@ -14,7 +15,10 @@ import sys
 from collections.abc import Sequence
 
 from brain.errors import BotDataError, BrainError
+from desk.errors import DeskError
 from gateway.cli import (
+    db_command,
+    desk_command,
     dialogue_commands,
     gateway_command,
     nlu_commands,
@@ -40,6 +44,8 @@ def build_parser() -> argparse.ArgumentParser:
     gateway_command.register(commands)
     run_command.register(commands)
     telegram_command.register(commands)
+    db_command.register(commands)
+    desk_command.register(commands)
     return parser
 
 
@@ -58,7 +64,7 @@ def main(argv: Sequence[str] | None = None) -> int:
               "(listed above)", file=sys.stderr)
         return 2
     except (BrainError, IntegrationError, WorkerSettingsError, GatewaySettingsError,
-            ListenError) as exc:
+            ListenError, DeskError) as exc:
         print(f"parley: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

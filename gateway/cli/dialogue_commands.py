@@ -9,8 +9,9 @@ from typing import Any
 
 from rich.console import Console
 
-from brain.conversation_tests import load_stories, run_story
+from brain.conversation_tests import StoryDesk, load_stories, run_story
 from brain.errors import ModelError
+from brain.handoff.settings import load_desk_settings
 from brain.nlu import find_model
 from gateway.cli.bot_runtime import bot_runtime
 
@@ -74,6 +75,9 @@ def _test(args: argparse.Namespace) -> int:
         return 1
     failed = 0
     with bot_runtime(args.bot_dir, model, Console(stderr=True)) as bot:
+        domain = bot.engine.domain
+        bot.engine.desk = StoryDesk(load_desk_settings(args.bot_dir, intents=domain.intents,
+                                                       slots=domain.slots))
         for story in stories:
             result = run_story(bot, story)
             mark = "[green]PASS[/green]" if result.passed else "[red]FAIL[/red]"

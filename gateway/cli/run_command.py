@@ -5,7 +5,9 @@ child ``redis-server`` when one is on PATH, else an in-process fakeredis server)
 the bot's model when the folder has none, starts the bot's demo orders service when it
 ships one and ``PARLEY_ORDERS_URL`` is unset, one worker process, and the gateway on
 ``PARLEY_HOST:PARLEY_PORT`` (127.0.0.1:8080), then prints the URL to open. Ctrl-C stops
-everything it started.
+everything it started. The agent desk comes up with it at ``/desk`` (its records in the bot
+folder's SQLite file unless ``PARLEY_DATABASE_URL`` is set), with a first admin account
+whose one-time password it prints once when nobody has an account yet.
 """
 
 from __future__ import annotations
@@ -60,9 +62,19 @@ def _run(args: argparse.Namespace) -> int:
         if orders:
             env["PARLEY_ORDERS_URL"] = orders
         settings = GatewaySettings.from_env(env)  # a bad setting stops here, named
+        desk = _prepare_desk(settings, bot_dir, console)
         _start_worker(env, stack, console)
-        _serve(settings, console)
+        _serve(settings, console, desk)
     return 0
+
+
+def _prepare_desk(settings: Any, bot_dir: Path, console: Console) -> Any:
+    from gateway.cli.desk_setup import desk_teams, prepare_desk
+
+    url = settings.desk_database
+    ready = prepare_desk(url, desk_teams(bot_dir))
+    console.print(f"desk: records in {ready.where}")
+    return ready
 
 
 def _check_address_early() -> None:
@@ -133,7 +145,7 @@ def _start_worker(env: dict[str, str], stack: ExitStack, console: Console) -> No
     console.print("worker: ready (1 process)")
 
 
-def _serve(settings: Any, console: Console) -> None:
+def _serve(settings: Any, console: Console, desk: Any = None) -> None:
     """Serve until Ctrl-C; a failed bind (the port taken since the early check) is a
     ``ListenError``, and the caller's ExitStack then stops the worker and the bus."""
     import logging
@@ -147,7 +159,13 @@ def _serve(settings: Any, console: Console) -> None:
     def announce(line: str) -> None:
         if line.startswith("======== Running"):
             console.print(f"\n[bold green]Parley is running.[/] Open {url} to chat with the "
-                          f"bot. Ctrl-C stops it.\n", highlight=False)
+                          f"bot; the agent desk is at {url}desk/. Ctrl-C stops it.",
+                          highlight=False)
+            if desk is not None and desk.admin_password:
+                console.print(f"desk: log in as [bold]{desk.admin_email}[/] with the one-time "
+                              f"password [bold]{desk.admin_password}[/] (shown once; you "
+                              "choose your own at the first login)", highlight=False)
+            console.print()
 
     serve(create_app(settings), host=settings.host, port=settings.port, shutdown_timeout=5,
           print=announce)

@@ -1,0 +1,185 @@
+"""The agent desk as an aiohttp sub-application, mounted by the gateway at ``/desk``.
+
+``create_desk_app`` builds it; its start-up step opens what it owns — its Redis client,
+the database of record, the live event reader, the timers and the event counter — and
+closes them in reverse, with the signed webhooks to an external helpdesk when
+``PARLEY_DESK_WEBHOOK_URL`` is set (``desk.webhooks``). The middleware here authenticates
+every API request (session cookie with CSRF token, or bearer token; ``desk.auth``) and
+turns the desk's errors into JSON 4xx answers; the gateway's own middleware, around it,
+keeps everything else a client can send away from a 500.
+
+Routes: the console's page and assets (``/desk/``), the API (``/desk/api/...``; every
+console action is one), the WebSocket event stream (``/desk/api/events``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import secrets
+import socket
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from importlib import resources
+
+import aiohttp
+import redis.asyncio as aioredis
+from aiohttp import web
+from prometheus_client import CollectorRegistry
+
+from desk import api_accounts, api_handoffs, api_live
+from desk.accounts import Accounts
+from desk.auth import LoginThrottle, Principal, Sessions, csrf_ok
+from desk.context import CONTEXT, PRINCIPAL, DeskContext
+from desk.database import ensure_current, open_database
+from desk.errors import AccountError, DeskError, RecordError, UnknownHandoffError, UnknownUserError
+from desk.handoffs import HandoffReader
+from desk.live import LiveDesk
+from desk.metrics import DeskMetrics, EventCounter
+from desk.ownership import DeskOperations
+from desk.presence import Presence
+from desk.timers import DeskTimers
+from desk.webhook_settings import WebhookSettings
+from desk.webhooks import DeskWebhooks, webhook_metrics
+
+__all__ = ["DeskConfig", "create_desk_app"]
+
+_log = logging.getLogger("parley.desk")
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+_OPEN = frozenset({("POST", "/desk/api/login")})
+# The console's pages: scripts and styles only from the package, nothing inline.
+_CSP = ("default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data:; "
+        "frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
+
+
+@dataclass(frozen=True, slots=True)
+class DeskConfig:
+    """What the desk needs from the gateway: its Redis, its database (a URL as
+    ``desk.database.database_url`` gives), the metrics registry, and whether the timers
+    run here (every replica may run them: one at a time does)."""
+
+    redis_url: str
+    database_url: str
+    registry: CollectorRegistry
+    timers: bool = True
+    webhooks: WebhookSettings | None = None  # signed webhooks to an external helpdesk
+
+
+def create_desk_app(config: DeskConfig) -> web.Application:
+    app = web.Application(middlewares=[_desk_errors, _authenticated])
+    app["config"] = config
+    app.cleanup_ctx.append(_resources)
+    api_accounts.add_routes(app)
+    api_handoffs.add_routes(app)
+    api_live.add_routes(app)
+    app.router.add_get("/", _page)
+    app.router.add_get("/{name:[a-z_]+\\.(?:js|css)}", _asset)
+    return app
+
+
+async def _resources(app: web.Application) -> AsyncIterator[None]:
+    config: DeskConfig = app["config"]
+    await ensure_current(config.database_url)  # behind: one clear error, `parley db upgrade`
+    client = aioredis.Redis.from_url(config.redis_url, socket_timeout=10,
+                                     socket_connect_timeout=5)
+    db = open_database(config.database_url)
+    accounts = Accounts(db)
+    metrics = DeskMetrics(config.registry)
+    reader = HandoffReader(client)
+    ops = DeskOperations(client)
+    live = LiveDesk(client)
+    consumer = f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
+    context = DeskContext(redis=client, db=db, accounts=accounts,
+                          sessions=Sessions(client, accounts), throttle=LoginThrottle(client),
+                          presence=Presence(client), reader=reader, ops=ops, live=live,
+                          metrics=metrics)
+    app[CONTEXT] = context
+    timers = DeskTimers(client, reader=reader, ops=ops, metrics=metrics)
+    counter = EventCounter(client, metrics, consumer=consumer)
+    async with contextlib.AsyncExitStack() as stack:
+        stack.push_async_callback(client.aclose)
+        stack.push_async_callback(db.aclose)
+        await live.start()
+        stack.push_async_callback(live.aclose)
+        await counter.start()
+        stack.push_async_callback(counter.aclose)
+        if config.timers:
+            await timers.start()
+            stack.push_async_callback(timers.aclose)
+        if config.webhooks is not None:
+            session = aiohttp.ClientSession()
+            stack.push_async_callback(session.close)
+            hooks = DeskWebhooks(client, config.webhooks, session, consumer,
+                                 metrics=webhook_metrics(config.registry))
+            await hooks.start()
+            stack.push_async_callback(hooks.aclose)
+        yield
+
+
+@web.middleware
+async def _authenticated(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Every API route but the login needs a caller; a session's state-changing request
+    needs its CSRF token as well."""
+    path = request.path
+    if not path.startswith("/desk/api/") or (request.method, path) in _OPEN:
+        return await handler(request)
+    context = request.app[CONTEXT]
+    principal: Principal | None = await context.sessions.principal(request)
+    if principal is None:
+        return _error(401, "log in first (a session cookie) or send Authorization: Bearer "
+                           "<token>")
+    if not csrf_ok(request, principal):
+        return _error(403, "missing or wrong X-CSRF-Token")
+    request[PRINCIPAL] = principal
+    if principal.via == "session" and principal.user.must_change_password and path not in (
+            "/desk/api/password", "/desk/api/me", "/desk/api/logout"):
+        return _error(403, "change the one-time password first (POST /desk/api/password)")
+    await context.presence.touch(principal.user)
+    return await handler(request)
+
+
+@web.middleware
+async def _desk_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except (UnknownHandoffError, UnknownUserError) as exc:
+        return _error(404, str(exc))
+    except AccountError as exc:
+        status = 409 if type(exc).__name__ in ("DuplicateEmailError", "LastAdminError") \
+            else 400
+        return _error(status, str(exc))
+    except RecordError as exc:
+        return _error(400, str(exc))
+    except DeskError as exc:  # the database of record cannot be used
+        _log.error("desk request %s failed: %s", request.path, exc)
+        return web.json_response({"error": "the desk's database is unavailable"},
+                                 status=503, headers={"Retry-After": "5"})
+
+
+def _error(status: int, message: str) -> web.Response:
+    return web.json_response({"error": message}, status=status)
+
+
+async def _page(request: web.Request) -> web.Response:
+    return web.Response(body=_static("index.html"), content_type="text/html", charset="utf-8",
+                        headers={"Content-Security-Policy": _CSP,
+                                 "X-Content-Type-Options": "nosniff",
+                                 "Referrer-Policy": "no-referrer",
+                                 "Cache-Control": "no-store"})
+
+
+async def _asset(request: web.Request) -> web.Response:
+    name = request.match_info["name"]
+    try:
+        body = _static(name)
+    except FileNotFoundError as exc:
+        raise web.HTTPNotFound() from exc
+    kind = "application/javascript" if name.endswith(".js") else "text/css"
+    return web.Response(body=body, content_type=kind, charset="utf-8",
+                        headers={"X-Content-Type-Options": "nosniff",
+                                 "Cache-Control": "no-cache"})
+
+
+def _static(name: str) -> bytes:
+    return resources.files("desk").joinpath("static", name).read_bytes()

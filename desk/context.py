@@ -1,0 +1,73 @@
+"""What every desk handler works with, kept on the desk application for its lifetime."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import msgspec
+import redis.asyncio as aioredis
+from aiohttp import web
+
+from desk.accounts import Accounts, User
+from desk.auth import LoginThrottle, Principal, Sessions
+from desk.database import Database
+from desk.handoffs import HandoffReader
+from desk.live import LiveDesk
+from desk.metrics import DeskMetrics
+from desk.ownership import DeskOperations
+from desk.presence import Presence
+
+__all__ = ["CONTEXT", "PRINCIPAL", "DeskContext", "body", "client_address", "error",
+           "principal"]
+
+
+@dataclass(frozen=True, slots=True)
+class DeskContext:
+    redis: aioredis.Redis
+    db: Database
+    accounts: Accounts
+    sessions: Sessions
+    throttle: LoginThrottle
+    presence: Presence
+    reader: HandoffReader
+    ops: DeskOperations
+    live: LiveDesk
+    metrics: DeskMetrics
+
+    async def user_json(self, user: User) -> dict[str, Any]:
+        status = (await self.presence.status_of([user.id])).get(user.id, "offline")
+        return {**user.as_json(), "presence": status,
+                "must_change_password": user.must_change_password, "disabled": user.disabled}
+
+
+CONTEXT = web.AppKey("desk_context", DeskContext)
+PRINCIPAL = "parley_desk_principal"  # request key: the authenticated caller
+
+
+def principal(request: web.Request) -> Principal:
+    found: Principal = request[PRINCIPAL]
+    return found
+
+
+def error(status: int, message: str, **extra: Any) -> web.Response:
+    return web.json_response({"error": message, **extra}, status=status)
+
+
+_T = TypeVar("_T")
+
+
+async def body(request: web.Request, kind: type[_T]) -> _T:
+    """The request's JSON body as ``kind`` (a msgspec struct); a malformed or invalid one
+    is a 400 that says what is wrong."""
+    raw = await request.read()
+    try:
+        return msgspec.json.decode(raw or b"{}", type=kind)
+    except msgspec.ValidationError as exc:
+        raise web.HTTPBadRequest(reason=f"invalid request body: {exc}") from exc
+    except msgspec.DecodeError as exc:
+        raise web.HTTPBadRequest(reason="the request body is not JSON") from exc
+
+
+def client_address(request: web.Request) -> str:
+    return request.remote or "unknown"

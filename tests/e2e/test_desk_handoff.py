@@ -1,0 +1,102 @@
+"""Human handoff end to end over the agent API: a real gateway with the desk (SQLite), a
+real worker, real Redis, the browser chat's protocol on one side and an agent's bearer
+token on the other."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import aiohttp
+import pytest
+import redis
+
+from tests.processes import GatewayProcess, WorkerProcess
+
+from .desk_support import DeskApi, add_agent, desk_database
+from .webchat_client import ChatClient, browser_session
+
+ENV = {"PARLEY_SESSION_SECRET": "desk-test-session-secret-0123"}
+
+
+@pytest.fixture
+def desk_url(tmp_path: Path) -> str:
+    return desk_database(tmp_path)
+
+
+@pytest.fixture
+def desk_gateway(clean_redis: redis.Redis, tmp_path: Path, desk_url: str
+                 ) -> Iterator[GatewayProcess]:
+    process = GatewayProcess(tmp_path / "gateway.log", {**ENV, "PARLEY_DATABASE_URL": desk_url})
+    yield process
+    process.stop()
+
+
+def test_a_person_claims_answers_and_hands_back(desk_gateway: GatewayProcess,
+                                                worker: WorkerProcess, desk_url: str) -> None:
+    _, ada_token = add_agent(desk_url, "ada@example.com")
+    _, bob_token = add_agent(desk_url, "bob@example.com")
+
+    async def scenario() -> None:
+        async with browser_session() as http:
+            ada, bob = (DeskApi(http, desk_gateway.url, t) for t in (ada_token, bob_token))
+            await ada.online()
+            events = await ada.events()
+            assert json.loads((await events.receive()).data)["type"] == "hello"
+            user = ChatClient(http, desk_gateway.url)
+            await user.connect()
+            await user.send(text="human please")
+            told = await user.next_frame("reply")
+            assert "number 1 in the queue" in told["text"], told
+            (handoff,) = await ada.waiting()
+            assert (handoff["team"], handoff["channel"], handoff["intent"]) == (
+                "support", "webchat", "talk_to_human")
+            assert handoff["confidence"] > 0.3 and handoff["position"] == 1
+            requested = await _event(events, "handoff.requested")
+            assert requested["data"]["handoff_id"] == handoff["id"]
+            # Two agents claim at once: exactly one holds it, the other is told who.
+            claims = await asyncio.gather(bob.call("POST", f"/handoffs/{handoff['id']}/claim"),
+                                          ada.call("POST", f"/handoffs/{handoff['id']}/claim"))
+            statuses = sorted(status for status, _ in claims)
+            assert statuses == [200, 409], claims
+            winner = ada if claims[1][0] == 200 else bob
+            loser_body = claims[0][1] if winner is ada else claims[1][1]
+            assert "already claimed by" in loser_body["error"]
+            # The user writes while the person holds it: the bot is silent, the agent sees it.
+            await user.send(text="hello? are you there")
+            seen = await _event(events, "message.user")
+            assert seen["data"]["text"] == "hello? are you there"
+            # The agent answers; a retried POST with the same client id is sent once.
+            first = await winner.reply(handoff["id"], "Hi, I'm here. How can I help?", "c-1")
+            again = await winner.reply(handoff["id"], "Hi, I'm here. How can I help?", "c-1")
+            assert first[0] == again[0] == 202 and again[1]["duplicate"] is True
+            answer = await user.next_frame("reply")
+            assert answer["text"] == "Hi, I'm here. How can I help?"
+            await user.quiet(1.5)
+            assert [r["text"] for r in user.received()].count(answer["text"]) == 1
+            detail = await winner.ok("GET", f"/handoffs/{handoff['id']}")
+            kinds = [(line["kind"], line["text"]) for line in detail["transcript"]]
+            assert ("user", "hello? are you there") in kinds
+            assert ("agent", "Hi, I'm here. How can I help?") in kinds
+            # Hand back: the bot says so, and answers the next message itself.
+            await winner.ok("POST", f"/handoffs/{handoff['id']}/handback", {})
+            back = await user.next_frame("reply")
+            assert "back with the bot" in back["text"]
+            await user.send(text="hello")
+            greeting = await user.next_frame("reply")
+            assert greeting["text"] in ("Hello!", "Hi there!"), greeting
+            closed = (await winner.ok("GET", "/handoffs?status=closed"))["handoffs"]
+            assert [c["id"] for c in closed] == [handoff["id"]]
+            await events.close()
+
+    asyncio.run(scenario())
+
+
+async def _event(socket: aiohttp.ClientWebSocketResponse, kind: str) -> dict[str, object]:
+    async with asyncio.timeout(20):
+        while True:
+            frame = json.loads((await socket.receive()).data)
+            if frame["type"] == kind:
+                return dict(frame)
