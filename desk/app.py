@@ -1,12 +1,13 @@
 """The agent desk as an aiohttp sub-application, mounted by the gateway at ``/desk``.
 
 ``create_desk_app`` builds it; its start-up step opens what it owns — its Redis client,
-the database of record, the live event reader, the timers and the event counter — and
-closes them in reverse, with the signed webhooks to an external helpdesk when
-``PARLEY_DESK_WEBHOOK_URL`` is set (``desk.webhooks``). The middleware here authenticates
-every API request (session cookie with CSRF token, or bearer token; ``desk.auth``) and
-turns the desk's errors into JSON 4xx answers; the gateway's own middleware, around it,
-keeps everything else a client can send away from a 500.
+the database of record, the live event reader, the recorder (handoffs and messages into
+the database), the timers and the event counter — and closes them in reverse, with the
+signed webhooks to an external helpdesk when ``PARLEY_DESK_WEBHOOK_URL`` is set
+(``desk.webhooks``). The middleware here authenticates every API request (session cookie
+with CSRF token, or bearer token; ``desk.auth``) and turns the desk's errors into JSON 4xx
+answers; the gateway's own middleware, around it, keeps everything else a client can send
+away from a 500.
 
 Routes: the console's page and assets (``/desk/``), the API (``/desk/api/...``; every
 console action is one), the WebSocket event stream (``/desk/api/events``).
@@ -39,6 +40,7 @@ from desk.live import LiveDesk
 from desk.metrics import DeskMetrics, EventCounter
 from desk.ownership import DeskOperations
 from desk.presence import Presence
+from desk.recorder import DeskRecorder
 from desk.timers import DeskTimers
 from desk.webhook_settings import WebhookSettings
 from desk.webhooks import DeskWebhooks, webhook_metrics
@@ -104,6 +106,9 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
         stack.push_async_callback(live.aclose)
         await counter.start()
         stack.push_async_callback(counter.aclose)
+        recorder = DeskRecorder(client, db, consumer=consumer)
+        await recorder.start()
+        stack.push_async_callback(recorder.aclose)
         if config.timers:
             await timers.start()
             stack.push_async_callback(timers.aclose)

@@ -113,6 +113,7 @@ def _mount_desk(app: web.Application, settings: GatewaySettings) -> None:
         _log.warning("the agent desk is off: set PARLEY_DATABASE_URL (or PARLEY_BOT_DIR for "
                      "the bot folder's SQLite file); handoffs stay offline tickets nobody sees")
         return
+    app.router.add_get("/desk", _to_desk)  # before the sub-app, which serves /desk/...
     app.add_subapp("/desk", create_desk_app(DeskConfig(
         redis_url=settings.redis_url, database_url=url, registry=app[METRICS].registry,
         webhooks=settings.desk_webhooks)))
@@ -241,6 +242,10 @@ async def _json_errors(request: web.Request, handler: Handler) -> web.StreamResp
                                  status=503, headers={"Retry-After": "1"})
     except Exception as exc:  # the last line: nothing a client sends is a traceback's 500
         return unexpected(request, exc)
+
+
+async def _to_desk(request: web.Request) -> web.Response:
+    raise web.HTTPFound("/desk/")
 
 
 async def _healthz(request: web.Request) -> web.Response:

@@ -11,7 +11,7 @@ from typing import Any
 
 import aiohttp
 
-from desk.accounts import Accounts
+from desk.accounts import Accounts, NewUser
 from desk.database import database_url, open_database, upgrade
 
 
@@ -26,14 +26,20 @@ def desk_database(folder: Path) -> str:
 def add_agent(url: str, email: str, *, role: str = "agent",
               teams: tuple[str, ...] = ("support",)) -> tuple[str, str]:
     """An account with an API token: (user id, token)."""
-    async def create() -> tuple[str, str]:
+    new = add_account(url, email, role=role, teams=teams)
+    assert new.token is not None
+    return new.user.id, new.token
+
+
+def add_account(url: str, email: str, *, role: str = "agent",
+                teams: tuple[str, ...] = ("support",), name: str | None = None) -> NewUser:
+    """An account with its one-time password and an API token."""
+    async def create() -> NewUser:
         db = open_database(database_url(url, Path(".")))
         try:
-            new = await Accounts(db).add_user(email, role, teams, token=True)
+            return await Accounts(db).add_user(email, role, teams, name=name, token=True)
         finally:
             await db.aclose()
-        assert new.token is not None
-        return new.user.id, new.token
 
     return asyncio.run(create())
 

@@ -13,6 +13,8 @@ import aiohttp
 import pytest
 import redis
 
+from desk import records
+from desk.database import database_url, open_database
 from tests.processes import GatewayProcess, WorkerProcess
 
 from .desk_support import DeskApi, add_agent, desk_database
@@ -90,8 +92,25 @@ def test_a_person_claims_answers_and_hands_back(desk_gateway: GatewayProcess,
             closed = (await winner.ok("GET", "/handoffs?status=closed"))["handoffs"]
             assert [c["id"] for c in closed] == [handoff["id"]]
             await events.close()
+            # The database of record holds the handoff and both sides' messages.
+            async with asyncio.timeout(20):
+                while (stored := await _stored(desk_url, handoff["id"]))[0] != "closed":
+                    await asyncio.sleep(0.1)
+            assert stored[1] == [("user", "hello? are you there"),
+                                 ("agent", "Hi, I'm here. How can I help?")]
 
     asyncio.run(scenario())
+
+
+async def _stored(url: str, handoff_id: str) -> tuple[str | None, list[tuple[str, str]]]:
+    db = open_database(database_url(url, Path(".")))
+    try:
+        found = await records.get_handoff(db, handoff_id)
+        messages = await records.messages_for(db, handoff_id)
+    finally:
+        await db.aclose()
+    return (str(found.status) if found else None,
+            [(str(m.author_kind), m.text) for m in messages])
 
 
 async def _event(socket: aiohttp.ClientWebSocketResponse, kind: str) -> dict[str, object]:
