@@ -31,6 +31,7 @@ from prometheus_client import CollectorRegistry
 
 from desk import api_accounts, api_handoffs, api_live
 from desk.accounts import Accounts
+from desk.assignment import AutoAssigner
 from desk.auth import LoginThrottle, Principal, Sessions, csrf_ok
 from desk.context import CONTEXT, PRINCIPAL, DeskContext
 from desk.database import ensure_current, open_database
@@ -97,7 +98,9 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
                           presence=Presence(client), reader=reader, ops=ops, live=live,
                           metrics=metrics)
     app[CONTEXT] = context
-    timers = DeskTimers(client, reader=reader, ops=ops, metrics=metrics)
+    assigner = AutoAssigner(client, reader=reader, ops=ops, presence=context.presence,
+                            accounts=accounts, db=db, metrics=metrics)
+    timers = DeskTimers(client, reader=reader, ops=ops, metrics=metrics, assigner=assigner)
     counter = EventCounter(client, metrics, consumer=consumer)
     async with contextlib.AsyncExitStack() as stack:
         stack.push_async_callback(client.aclose)

@@ -12,7 +12,8 @@ the handoffs whose deadline has passed:
   through the conversation's inbox) and the handoff stays as an offline ticket
   (``desk.ownership``).
 
-The queue-length gauges are refreshed on the same beat.
+The queue-length gauges are refreshed on the same beat, and the auto-assigning teams'
+waiting handoffs are given to their online agents (``desk.assignment``).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
+from desk.assignment import AutoAssigner
 from desk.background import BackgroundLoop
 from desk.handoffs import HandoffReader, Record
 from desk.metrics import DeskMetrics
@@ -43,8 +45,10 @@ _LOCK_MS = 5000
 
 class DeskTimers:
     def __init__(self, client: aioredis.Redis, *, reader: HandoffReader, ops: DeskOperations,
-                 metrics: DeskMetrics, interval: float = 1.0) -> None:
+                 metrics: DeskMetrics, assigner: AutoAssigner | None = None,
+                 interval: float = 1.0) -> None:
         self._redis = client
+        self._assigner = assigner
         self._reader = reader
         self._ops = ops
         self._metrics = metrics
@@ -68,6 +72,8 @@ class DeskTimers:
                 await self._gauges()
                 if await self._lead():
                     await self.tick()
+                    if self._assigner is not None:
+                        await self._assigner.assign()
             except (RedisError, OSError) as exc:
                 _log.warning("desk timers: Redis unavailable (%s); retrying", exc)
             except Exception:  # a bug must not stop the clocks for good

@@ -14,6 +14,7 @@ import os
 import secrets
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
+from importlib import resources
 from pathlib import Path
 
 import aiohttp
@@ -69,6 +70,7 @@ __all__ = ["create_app"]
 
 _log = logging.getLogger("parley.gateway.app")
 OPENAPI = Path(__file__).with_name("openapi.json")
+DESK_MOUNTED = web.AppKey("desk_mounted", bool)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -113,6 +115,7 @@ def _mount_desk(app: web.Application, settings: GatewaySettings) -> None:
         _log.warning("the agent desk is off: set PARLEY_DATABASE_URL (or PARLEY_BOT_DIR for "
                      "the bot folder's SQLite file); handoffs stay offline tickets nobody sees")
         return
+    app[DESK_MOUNTED] = True
     app.router.add_get("/desk", _to_desk)  # before the sub-app, which serves /desk/...
     app.add_subapp("/desk", create_desk_app(DeskConfig(
         redis_url=settings.redis_url, database_url=url, registry=app[METRICS].registry,
@@ -275,5 +278,13 @@ async def _metrics(request: web.Request) -> web.Response:
 
 
 async def _openapi(request: web.Request) -> web.Response:
-    return web.json_response(json.loads(OPENAPI.read_text(encoding="utf-8")))
+    """The gateway's document, with the desk's operations when the desk is mounted."""
+    document = json.loads(OPENAPI.read_text(encoding="utf-8"))
+    if request.app.get(DESK_MOUNTED):
+        desk = json.loads(resources.files("desk").joinpath("openapi.json").read_text("utf-8"))
+        document["paths"].update(desk.get("paths", {}))
+        for part, items in desk.get("components", {}).items():
+            document.setdefault("components", {}).setdefault(part, {}).update(items)
+        document.setdefault("tags", []).extend(desk.get("tags", []))
+    return web.json_response(document)
 
