@@ -52,11 +52,13 @@ def bot_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 class WorkerProcess:
-    """``celery worker`` as a user starts it; ``children()`` are its prefork processes."""
+    """``celery worker`` as a user starts it; ``children()`` are its prefork processes.
+    ``bot``: the bot folder it serves (the fixture dialogue bot unless told another, e.g.
+    a copy with a ``desk.yml`` of its own)."""
 
-    def __init__(self, model: Path, log: Path, concurrency: int = 2) -> None:
+    def __init__(self, model: Path, log: Path, concurrency: int = 2, bot: Path = BOT) -> None:
         env = {k: v for k, v in os.environ.items() if not k.startswith("PARLEY_")}
-        env.update(PARLEY_REDIS_URL=REDIS_URL, PARLEY_BOT_DIR=str(BOT), PARLEY_MODEL=str(model),
+        env.update(PARLEY_REDIS_URL=REDIS_URL, PARLEY_BOT_DIR=str(bot), PARLEY_MODEL=str(model),
                    PARLEY_LEASE_SECONDS="3",
                    PARLEY_VISIBILITY_TIMEOUT="10")
         self.log = log
