@@ -76,16 +76,19 @@ class StoryResult:
 
 
 class StoryDesk:
-    """The desk in conversation tests: desk.yml's routing, and a person always there."""
+    """The desk without a desk: desk.yml's routing, and a person always there
+    (``available``: conversation tests) or never (the shell, where nobody is)."""
 
-    def __init__(self, settings: DeskSettings) -> None:
+    def __init__(self, settings: DeskSettings, *, available: bool = True) -> None:
         self._settings = settings
+        self._available = available
 
     def offer(self, *, requested_team: str, intent: str | None, slots: Mapping[str, Any],
               channel: str | None) -> HandoffOffer:
         team = self._settings.route(intent=intent, slots=slots, channel=channel or "",
                                     requested_team=requested_team or None)
-        return HandoffOffer(team=team.name, available=True)
+        hours = team.hours_text() if team.hours is not None else ""
+        return HandoffOffer(team=team.name, available=self._available, hours=hours)
 
 
 def load_stories(bot_dir: Path) -> list[Story]:

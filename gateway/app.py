@@ -112,8 +112,9 @@ def _mount_desk(app: web.Application, settings: GatewaySettings) -> None:
     """The agent desk at ``/desk`` (its console and API), when it has a database."""
     url = settings.desk_database
     if url is None:
-        _log.warning("the agent desk is off: set PARLEY_DATABASE_URL (or PARLEY_BOT_DIR for "
-                     "the bot folder's SQLite file); handoffs stay offline tickets nobody sees")
+        # Said once the gateway started (after the channels' own checks, which stop a
+        # gateway that cannot start with one line of their own).
+        app.on_startup.append(_desk_is_off)
         return
     app[DESK_MOUNTED] = True
     app.router.add_get("/desk", _to_desk)  # before the sub-app, which serves /desk/...
@@ -245,6 +246,11 @@ async def _json_errors(request: web.Request, handler: Handler) -> web.StreamResp
                                  status=503, headers={"Retry-After": "1"})
     except Exception as exc:  # the last line: nothing a client sends is a traceback's 500
         return unexpected(request, exc)
+
+
+async def _desk_is_off(app: web.Application) -> None:
+    _log.warning("the agent desk is off: set PARLEY_DATABASE_URL (or PARLEY_BOT_DIR for the "
+                 "bot folder's SQLite file); handoffs stay offline tickets nobody sees")
 
 
 async def _to_desk(request: web.Request) -> web.Response:

@@ -59,11 +59,19 @@ def _shell(args: argparse.Namespace) -> int:
     console = Console(stderr=True)
     model = ensure_model(args.bot_dir, args.model, console)
     with bot_runtime(args.bot_dir, model, console) as bot:
+        # Nobody answers a handoff in the shell: the bot says so (/handback ends it).
+        _with_desk(bot, args.bot_dir, available=False)
         if sys.stdin.isatty():
             run_interactive(bot, Console())
         else:
             run_piped(bot, sys.stdin, sys.stdout)
     return 0
+
+
+def _with_desk(bot: Any, bot_dir: Path, *, available: bool) -> None:
+    domain = bot.engine.domain
+    settings = load_desk_settings(bot_dir, intents=domain.intents, slots=domain.slots)
+    bot.engine.desk = StoryDesk(settings, available=available)
 
 
 def _test(args: argparse.Namespace) -> int:
@@ -75,9 +83,7 @@ def _test(args: argparse.Namespace) -> int:
         return 1
     failed = 0
     with bot_runtime(args.bot_dir, model, Console(stderr=True)) as bot:
-        domain = bot.engine.domain
-        bot.engine.desk = StoryDesk(load_desk_settings(args.bot_dir, intents=domain.intents,
-                                                       slots=domain.slots))
+        _with_desk(bot, args.bot_dir, available=True)
         for story in stories:
             result = run_story(bot, story)
             mark = "[green]PASS[/green]" if result.passed else "[red]FAIL[/red]"

@@ -11,11 +11,14 @@ or JSON, like the real API accepts them.
 
 Every call is recorded (method, parameters, arrival time, status). ``fail_next`` scripts the
 next calls of the sending methods to fail: 429 with ``parameters.retry_after`` (Telegram's
-way of advertising the delay) or a 5xx.
+way of advertising the delay) or a 5xx. ``answer_late`` scripts the next calls to be carried
+out at once but answered only seconds later, as a slow Telegram does: a client that goes
+away meanwhile never learns that its message was delivered.
 """
 
 from __future__ import annotations
 
+import asyncio
 import html
 import json
 import re
@@ -78,6 +81,7 @@ class FakeTelegramApi:
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
         self._failures: deque[_Failure] = deque()
+        self._late: deque[tuple[float, tuple[str, ...]]] = deque()
         self._message_ids = 0
         app = web.Application()
         app.router.add_route("*", "/bot{token}/{method}", self._handle)
@@ -102,6 +106,13 @@ class FakeTelegramApi:
         with self._lock:
             self._failures.extend(_Failure(200, None, methods) for _ in range(after))
             self._failures.extend(_Failure(status, retry_after, methods) for _ in range(count))
+
+    def answer_late(self, seconds: float, count: int = 1, *,
+                    methods: tuple[str, ...] = SENDING) -> None:
+        """The next ``count`` calls of ``methods`` are carried out (and recorded) on arrival
+        but answered ``seconds`` later."""
+        with self._lock:
+            self._late.extend((seconds, methods) for _ in range(count))
 
     def calls_of(self, *methods: str, ok: bool | None = None) -> list[Call]:
         with self._lock:
@@ -132,7 +143,14 @@ class FakeTelegramApi:
         except ApiError as exc:
             call.status = exc.status
             return web.json_response(exc.body(), status=exc.status)
+        await asyncio.sleep(self._lateness(method))
         return web.json_response({"ok": True, "result": result})
+
+    def _lateness(self, method: str) -> float:
+        with self._lock:
+            if not self._late or method not in self._late[0][1]:
+                return 0.0
+            return self._late.popleft()[0]
 
     def _scripted_failure(self, method: str) -> None:
         with self._lock:
