@@ -1,7 +1,8 @@
 """Desk API: logging in and out, one's own account, and the admin's users and audit log.
 
-Every login (and every failed one), password change and user change is written to the
-audit log with who, what and from where.
+Every login and password change (and every failed one) and every user change is written
+to the audit log with who, what and from where. Every check of a password, at the login or
+for a change of it, is counted by the same throttle (``desk.auth.LoginThrottle``).
 """
 
 from __future__ import annotations
@@ -54,6 +55,9 @@ def add_routes(app: web.Application) -> None:
 
 async def _login(request: web.Request) -> web.Response:
     context = request.app[CONTEXT]
+    if request.content_type != "application/json":
+        # A cross-site form can post form data, not JSON: no login forged from another page.
+        return error(415, "send the login as application/json")
     form = await body(request, _Login)
     address = client_address(request)
     if len(form.email) > 320 or len(form.password) > 1024:
@@ -96,12 +100,21 @@ async def _me(request: web.Request) -> web.Response:
 async def _password(request: web.Request) -> web.Response:
     context, caller = request.app[CONTEXT], principal(request)
     change = await body(request, _PasswordChange)
+    address = client_address(request)
+    # The same throttle as the login's: else a session would be a way to go on guessing
+    # the password once logins of the account are refused.
+    wait = await context.throttle.retry_after(caller.user.email, address)
+    if wait:
+        return web.json_response({"error": "too many failed password checks; try again "
+                                           "later"}, status=429,
+                                 headers={"Retry-After": str(wait)})
     if await context.accounts.authenticate(caller.user.email, change.current) is None:
-        await context.throttle.failed(caller.user.email, client_address(request))
+        await context.throttle.failed(caller.user.email, address)
+        await audit.record(context.db, actor=caller.user, action="password.change_failed",
+                           ip=address)
         return error(403, "the current password is wrong")
     await context.accounts.set_password(caller.user.id, change.new)
-    await audit.record(context.db, actor=caller.user, action="password.changed",
-                       ip=client_address(request))
+    await audit.record(context.db, actor=caller.user, action="password.changed", ip=address)
     return web.Response(status=204)
 
 

@@ -33,7 +33,7 @@ from desk import api_accounts, api_handoffs, api_live
 from desk.accounts import Accounts
 from desk.assignment import AutoAssigner
 from desk.auth import LoginThrottle, Principal, Sessions, csrf_ok
-from desk.context import CONTEXT, PRINCIPAL, DeskContext
+from desk.context import ADDRESS, CONTEXT, PRINCIPAL, DeskContext
 from desk.database import ensure_current, open_database
 from desk.errors import AccountError, DeskError, RecordError, UnknownHandoffError, UnknownUserError
 from desk.handoffs import HandoffReader
@@ -67,11 +67,14 @@ class DeskConfig:
     registry: CollectorRegistry
     timers: bool = True
     webhooks: WebhookSettings | None = None  # signed webhooks to an external helpdesk
+    client_address: Callable[[web.Request], str] | None = None  # behind trusted proxies
 
 
 def create_desk_app(config: DeskConfig) -> web.Application:
     app = web.Application(middlewares=[_desk_errors, _authenticated])
     app["config"] = config
+    if config.client_address is not None:
+        app[ADDRESS] = config.client_address
     app.cleanup_ctx.append(_resources)
     api_accounts.add_routes(app)
     api_handoffs.add_routes(app)

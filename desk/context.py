@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -18,7 +19,7 @@ from desk.metrics import DeskMetrics
 from desk.ownership import DeskOperations
 from desk.presence import Presence
 
-__all__ = ["CONTEXT", "PRINCIPAL", "DeskContext", "body", "client_address", "error",
+__all__ = ["ADDRESS", "CONTEXT", "PRINCIPAL", "DeskContext", "body", "client_address", "error",
            "principal"]
 
 
@@ -69,5 +70,11 @@ async def body(request: web.Request, kind: type[_T]) -> _T:
         raise web.HTTPBadRequest(reason="the request body is not JSON") from exc
 
 
+ADDRESS: web.AppKey[Callable[[web.Request], str]] = web.AppKey("desk_client_address")
+
+
 def client_address(request: web.Request) -> str:
-    return request.remote or "unknown"
+    """The client's address as the gateway sees it (``PARLEY_TRUSTED_PROXIES`` applied):
+    what login throttling counts and the audit log records."""
+    found = request.app.get(ADDRESS)
+    return found(request) if found is not None else request.remote or "unknown"

@@ -121,7 +121,9 @@ def summary(record: Mapping[str, str], *, agent: dict[str, Any] | None,
         "first_reply_at": first, "closed_at": _float(record.get("closed_at")),
         "wait_seconds": round((ended or now) - requested, 3),
         "sla_deadline": sla,
-        "sla_breached": bool(sla and ((first or now) > sla)),
+        # Breached: marked by the timers, or visibly so while it still waits.
+        "sla_breached": record.get("sla_breached") == "1" or bool(
+            sla and record.get("status") in ("waiting", "active") and (first or now) > sla),
         "intent": intent.get("name"), "confidence": intent.get("confidence"),
         "last_user_text": record.get("last_user_text", ""),
         "whatsapp_window_ends": window,

@@ -43,6 +43,7 @@ from gateway.app_keys import (
     SWEEPER,
     WEB,
 )
+from gateway.client_address import client_address
 from gateway.client_limits import setup_client_limits
 from gateway.dispatcher import OutboundDispatcher, Sender
 from gateway.durability import log_durability
@@ -120,7 +121,8 @@ def _mount_desk(app: web.Application, settings: GatewaySettings) -> None:
     app.router.add_get("/desk", _to_desk)  # before the sub-app, which serves /desk/...
     app.add_subapp("/desk", create_desk_app(DeskConfig(
         redis_url=settings.redis_url, database_url=url, registry=app[METRICS].registry,
-        webhooks=settings.desk_webhooks)))
+        webhooks=settings.desk_webhooks,
+        client_address=lambda r: client_address(r, settings.limits.trusted_proxies))))
 
 
 def _all_or_nothing(app: web.Application) -> None:
@@ -289,6 +291,7 @@ async def _openapi(request: web.Request) -> web.Response:
     if request.app.get(DESK_MOUNTED):
         desk = json.loads(resources.files("desk").joinpath("openapi.json").read_text("utf-8"))
         document["paths"].update(desk.get("paths", {}))
+        document.setdefault("webhooks", {}).update(desk.get("webhooks", {}))
         for part, items in desk.get("components", {}).items():
             document.setdefault("components", {}).setdefault(part, {}).update(items)
         document.setdefault("tags", []).extend(desk.get("tags", []))

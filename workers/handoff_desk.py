@@ -26,7 +26,7 @@ from typing import Any
 
 import redis
 
-from brain.dialogue.events import AgentUttered, BotUttered, UserUttered
+from brain.dialogue.events import AgentUttered, BotUttered, HandoffStarted, UserUttered
 from brain.dialogue.handoff import HandoffChange, HandoffOffer, Ownership
 from brain.dialogue.tracker import Tracker
 from brain.handoff.settings import DeskSettings, TeamSettings
@@ -98,7 +98,7 @@ def desk_ops(desk: RedisHandoffDesk | None, tracker: Tracker, facts: TurnFacts
     if change is not None and change.kind == "requested" and desk is not None:
         return _requested(desk, tracker, facts, change)
     if change is not None and change.kind == "withdrawn":
-        return _withdrawn(owner, message, facts.now)
+        return _withdrawn(owner, tracker, message, facts.now)
     if message.kind == "agent_message" and owner.handoff:
         return DeskOps(events=(_event("message.agent", message, owner.epoch, owner.handoff,
                                       facts.now, team=owner.team, text=message.text,
@@ -156,19 +156,39 @@ def _requested(desk: RedisHandoffDesk, tracker: Tracker, facts: TurnFacts,
                    events=(event,))
 
 
-def _withdrawn(owner: Ownership, message: InboundMessage, now: float) -> DeskOps:
+def _withdrawn(owner: Ownership, tracker: Tracker, message: InboundMessage, now: float
+               ) -> DeskOps:
+    """The user went back to the bot while waiting. An offline ticket on which they left
+    a message stays a ticket (the message was promised to the team, as after a queue
+    timeout); otherwise the handoff is withdrawn."""
     epoch = owner.epoch + 1
     hid = owner.handoff
+    kept = owner.offline and _left_a_message(tracker)
+    if kept:
+        record = {"epoch": str(epoch), "withdrawn_at": f"{now:.3f}"}
+        unlist: tuple[str, ...] = (desk_key("queue", owner.team), desk_key("deadlines"))
+        listed: tuple[tuple[str, int], ...] = ()
+    else:
+        record = {"status": "withdrawn", "closed_at": f"{now:.3f}", "epoch": str(epoch)}
+        unlist = (desk_key("queue", owner.team), desk_key("offline"), desk_key("deadlines"))
+        listed = ((desk_key("closed"), int(now * 1000)),)
     return DeskOps(change="withdrawn", handoff_id=hid, handoff_key=desk_key("handoff", hid),
                    owner={"state": "bot", "epoch": str(epoch), "handoff": "", "agent": "",
                           "offline": "0"},
-                   handoff={"status": "withdrawn", "closed_at": f"{now:.3f}",
-                            "epoch": str(epoch)},
-                   unlist=(desk_key("queue", owner.team), desk_key("offline"),
-                           desk_key("deadlines")),
-                   listed=((desk_key("closed"), int(now * 1000)),),
+                   handoff=record, unlist=unlist, listed=listed,
                    events=(_event("handoff.cancelled", message, epoch, hid, now,
-                                  team=owner.team),))
+                                  team=owner.team, kept_as_ticket=kept),))
+
+
+def _left_a_message(tracker: Tracker) -> bool:
+    """A user message between the handoff and the one that withdraws it."""
+    users = 0
+    for event in reversed(tracker.events):
+        if isinstance(event, HandoffStarted):
+            return users > 1
+        if isinstance(event, UserUttered):
+            users += 1
+    return False
 
 
 def _event(kind: str, message: InboundMessage, epoch: int, handoff_id: str, now: float,

@@ -303,4 +303,8 @@ class _Turn:
         elif name == "action_restart":
             self.apply(SessionStarted(timestamp=self.message.timestamp))
         elif name == "action_handoff" and self.change is None and not self.tracker.handoff:
-            self.change = start_handoff(self, reason=self.message.intent or "fallback")
+            # Fallback stage 3: the reason is that the bot did not understand, not the
+            # intent it guessed last.
+            misunderstood = self.tracker.fallback_stage == 3
+            reason = "fallback" if misunderstood else self.message.intent or "fallback"
+            self.change = start_handoff(self, reason=reason)

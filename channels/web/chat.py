@@ -193,6 +193,8 @@ class _Reply(msgspec.Struct):
     buttons: list[dict[str, str]]
     image: str | None
     at: float
+    author: str = "bot"   # "agent": a person at the desk wrote it (``name``)
+    name: str = ""
 
 
 def reply_frame_parts(message: OutboundMessage, *, at: float) -> tuple[bytes, bytes]:
@@ -204,7 +206,8 @@ def reply_frame_parts(message: OutboundMessage, *, at: float) -> tuple[bytes, by
         type="reply", seq=_SEQ_MARKER, in_reply_to=message.in_reply_to.partition(":")[2],
         index=message.index, text=message.text,
         buttons=[{"title": b.title, "payload": b.payload} for b in message.buttons],
-        image=message.image, at=round(at, 3))))
+        image=message.image, at=round(at, 3), author=message.author,
+        name=message.agent_name if message.author == "agent" else "")))
 
 
 def _split(frame: bytes) -> tuple[bytes, bytes]:

@@ -83,6 +83,9 @@ def test_the_user_in_the_widget_and_the_agent_at_the_desk(
             reply.fill("Hi, this is Ada. How can I help?")
             reply.press("Enter")
             expect(bot.last).to_have_text("Hi, this is Ada. How can I help?", timeout=SLOW)
+            # The widget says a person wrote it, and who.
+            expect(chat.locator(".parley-msg.parley-agent .parley-author").last).to_have_text(
+                "Ada")
 
             chat.locator(".parley-input").fill("my parcel never came")
             chat.keyboard.press("Enter")

@@ -120,6 +120,8 @@
 .parley-text:empty{display:none}
 .parley-image{display:block;max-width:100%;border-radius:10px;margin:2px 0 6px}
 .parley-time{font-size:11px;color:#94a3b8;margin:3px 4px 0}
+.parley-author{font-size:11px;font-weight:600;color:#475569;margin:0 4px 3px}
+.parley-agent .parley-bubble{border-color:#c7d2fe;background:#eef2ff}
 .parley-pending{opacity:.6}
 .parley-failed .parley-bubble{background:#fee2e2;border-color:#fee2e2;color:#991b1b}
 .parley-buttons{display:flex;flex-wrap:wrap;gap:6px;margin-top:6px}
@@ -270,6 +272,10 @@
 
   function renderReply(f) {
     const msg = addMessage("bot", f.text == null ? "" : String(f.text), dateOf(f.at), f.seq);
+    if (f.author === "agent") { // a person at the desk: say who
+      msg.classList.add("parley-agent");
+      msg.insertBefore(el("div", "parley-author", String(f.name || "Support team")), msg.firstChild);
+    }
     const src = f.image && safeImage(f.image);
     if (src) {
       const img = el("img", "parley-image");
