@@ -7,6 +7,8 @@ for a change of it, is counted by the same throttle (``desk.auth.LoginThrottle``
 
 from __future__ import annotations
 
+import re
+
 import msgspec
 from aiohttp import web
 
@@ -16,6 +18,9 @@ from desk.auth import set_session_cookie
 from desk.context import CONTEXT, body, client_address, error, principal
 
 __all__ = ["add_routes"]
+
+_WHOLE = re.compile(r"[0-9]{1,19}")
+_MAX_TEAMS = 100  # teams one account may belong to
 
 
 class _Login(msgspec.Struct, forbid_unknown_fields=True):
@@ -118,6 +123,11 @@ async def _password(request: web.Request) -> web.Response:
     return web.Response(status=204)
 
 
+def _whole(text: str) -> bool:
+    """ASCII digits of a number a database integer holds (``str.isdigit`` takes '²')."""
+    return bool(_WHOLE.fullmatch(text)) and int(text) < 2**63
+
+
 def _admin(request: web.Request) -> User | web.Response:
     user = principal(request).user
     if not user.can_manage_users():
@@ -143,6 +153,8 @@ async def _add_user(request: web.Request) -> web.Response:
     if isinstance(admin, web.Response):
         return admin
     new = await body(request, _NewUser)
+    if len(new.teams) > _MAX_TEAMS:
+        return error(400, f"at most {_MAX_TEAMS} teams")
     created = await context.accounts.add_user(new.email, new.role, new.teams, name=new.name)
     await audit.record(context.db, actor=admin, action="user.added",
                        detail={"user": created.user.id, "email": created.user.email,
@@ -158,7 +170,11 @@ async def _change_user(request: web.Request) -> web.Response:
     if isinstance(admin, web.Response):
         return admin
     change = await body(request, _UserChange)
+    if change.teams is not None and len(change.teams) > _MAX_TEAMS:
+        return error(400, f"at most {_MAX_TEAMS} teams")
     user_id = request.match_info["user_id"]
+    if "\x00" in user_id or len(user_id) > 64:
+        return error(404, "no such account")
     user = await context.accounts.update_user(user_id, role=change.role, teams=change.teams,
                                               disabled=change.disabled, name=change.name)
     if change.disabled:
@@ -177,9 +193,12 @@ async def _audit(request: web.Request) -> web.Response:
         return error(403, "only supervisors and admins read the audit log")
     before = request.query.get("before")
     limit = request.query.get("limit", "100")
-    if (before is not None and not before.isdigit()) or not limit.isdigit():
-        return error(400, "before and limit are whole numbers")
+    if (before is not None and not _whole(before)) or not _whole(limit):
+        return error(400, "before and limit are whole numbers below 2**63")
+    conversation = request.query.get("conversation_id")
+    if conversation is not None and ("\x00" in conversation or len(conversation) > 300):
+        return error(400, "conversation_id: at most 300 characters, no NUL")
     entries = await audit.list_audit(context.db, limit=max(1, int(limit)),
                                      before_id=int(before) if before else None,
-                                     conversation_id=request.query.get("conversation_id"))
+                                     conversation_id=conversation)
     return web.json_response({"entries": [e.as_json() for e in entries]})

@@ -29,6 +29,7 @@ __all__ = ["MAX_TEXT", "add_routes"]
 MAX_TEXT = 4096   # characters of one agent message (the smallest channel limit: Telegram)
 _CLIENT_ID = re.compile(r"[A-Za-z0-9_.:-]{1,100}")
 _STATUSES = ("waiting", "offline", "active", "closed")
+_MAX_SLOTS = 100  # slots one hand-back may set
 
 
 class _Reply(msgspec.Struct, forbid_unknown_fields=True):
@@ -204,6 +205,8 @@ async def _handback(request: web.Request) -> web.Response:
     if isinstance(record, web.Response):
         return record
     back = await body(request, _Handback)
+    if len(back.slots) > _MAX_SLOTS or len(msgspec.json.encode(back.slots)) > 8192:
+        return error(400, f"at most {_MAX_SLOTS} slots, 8 KB in all")
     if not (user.is_supervisor or record.get("agent") == user.id):
         return error(403, "only the agent holding it or a supervisor may hand it back")
     result = await context.ops.end(record, _agent(user), op="handback", slots=back.slots,

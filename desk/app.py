@@ -27,14 +27,17 @@ from importlib import resources
 import aiohttp
 import redis.asyncio as aioredis
 from aiohttp import web
+from asyncpg import InterfaceError as PgInterfaceError
+from asyncpg import PostgresError
 from prometheus_client import CollectorRegistry
+from sqlalchemy.exc import DataError, SQLAlchemyError
 
 from desk import api_accounts, api_handoffs, api_live
 from desk.accounts import Accounts
 from desk.assignment import AutoAssigner
 from desk.auth import LoginThrottle, Principal, Sessions, csrf_ok
 from desk.context import ADDRESS, CONTEXT, PRINCIPAL, DeskContext
-from desk.database import ensure_current, open_database
+from desk.database import ensure_current, open_database, upgrade
 from desk.errors import AccountError, DeskError, RecordError, UnknownHandoffError, UnknownUserError
 from desk.handoffs import HandoffReader
 from desk.live import LiveDesk
@@ -68,6 +71,7 @@ class DeskConfig:
     timers: bool = True
     webhooks: WebhookSettings | None = None  # signed webhooks to an external helpdesk
     client_address: Callable[[web.Request], str] | None = None  # behind trusted proxies
+    upgrade: bool = False  # migrate the schema at start (the embedded SQLite file)
 
 
 def create_desk_app(config: DeskConfig) -> web.Application:
@@ -86,7 +90,10 @@ def create_desk_app(config: DeskConfig) -> web.Application:
 
 async def _resources(app: web.Application) -> AsyncIterator[None]:
     config: DeskConfig = app["config"]
-    await ensure_current(config.database_url)  # behind: one clear error, `parley db upgrade`
+    if config.upgrade:  # the bot folder's own SQLite file: kept current by whoever opens it
+        await upgrade(config.database_url)
+    else:  # a database of record someone runs: behind is one clear error (`parley db upgrade`)
+        await ensure_current(config.database_url)
     client = aioredis.Redis.from_url(config.redis_url, socket_timeout=10,
                                      socket_connect_timeout=5)
     db = open_database(config.database_url)
@@ -133,8 +140,12 @@ async def _authenticated(request: web.Request, handler: Handler) -> web.StreamRe
     """Every API route but the login needs a caller; a session's state-changing request
     needs its CSRF token as well."""
     path = request.path
+    if request.match_info.http_exception is not None:
+        return await handler(request)  # no such route or method: 404/405 as they are
     if not path.startswith("/desk/api/") or (request.method, path) in _OPEN:
         return await handler(request)
+    if "\x00" in request.path or "\x00" in request.query_string or "%00" in request.raw_path:
+        return _error(400, "a NUL character in the request's path or query")
     context = request.app[CONTEXT]
     principal: Principal | None = await context.sessions.principal(request)
     if principal is None:
@@ -162,8 +173,14 @@ async def _desk_errors(request: web.Request, handler: Handler) -> web.StreamResp
         return _error(status, str(exc))
     except RecordError as exc:
         return _error(400, str(exc))
-    except DeskError as exc:  # the database of record cannot be used
-        _log.error("desk request %s failed: %s", request.path, exc)
+    except DataError as exc:  # a value the database cannot store (what a check missed)
+        _log.warning("desk request %s: the database refused a value: %s", request.path,
+                     type(exc.orig).__name__ if exc.orig is not None else exc)
+        return _error(400, "a value in the request cannot be stored")
+    except (DeskError, SQLAlchemyError, PostgresError, PgInterfaceError) as exc:
+        # The database of record cannot be used (down, locked, restarting).
+        _log.error("desk request %s failed, the database is unavailable: %s", request.path,
+                   type(exc).__name__)
         return web.json_response({"error": "the desk's database is unavailable"},
                                  status=503, headers={"Retry-After": "5"})
 

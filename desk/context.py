@@ -63,11 +63,19 @@ async def body(request: web.Request, kind: type[_T]) -> _T:
     is a 400 that says what is wrong."""
     raw = await request.read()
     try:
-        return msgspec.json.decode(raw or b"{}", type=kind)
+        decoded = msgspec.json.decode(raw or b"{}", type=kind)
     except msgspec.ValidationError as exc:
-        raise web.HTTPBadRequest(reason=f"invalid request body: {exc}") from exc
+        raise web.HTTPBadRequest(reason=f"invalid request body: {_one_line(exc)}") from exc
     except msgspec.DecodeError as exc:
         raise web.HTTPBadRequest(reason="the request body is not JSON") from exc
+    if b"\\u0000" in raw or b"\x00" in raw:  # no database stores it (PostgreSQL refuses)
+        raise web.HTTPBadRequest(reason="the request body holds a NUL character")
+    return decoded
+
+
+def _one_line(exc: Exception) -> str:
+    """An error's message fit for a status line (aiohttp refuses CR and LF there)."""
+    return " ".join(str(exc).split()).encode("ascii", "backslashreplace").decode()[:300]
 
 
 ADDRESS: web.AppKey[Callable[[web.Request], str]] = web.AppKey("desk_client_address")

@@ -18,7 +18,15 @@ import logging
 from typing import Any, cast
 
 import redis.asyncio as aioredis
+from asyncpg import InterfaceError as PgInterfaceError
+from asyncpg import PostgresError
+from asyncpg.exceptions import (
+    CannotConnectNowError,
+    PostgresConnectionError,
+    TooManyConnectionsError,
+)
 from redis.exceptions import RedisError, ResponseError
+from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError, SQLAlchemyError
 
 from desk import records
 from desk.background import BackgroundLoop
@@ -30,6 +38,9 @@ from workers.bus import DESK_EVENTS_STREAM
 __all__ = ["GROUP", "DeskRecorder"]
 
 GROUP = "parley-desk-recorder"
+# The database is down or restarting (not: this record is bad).
+_UNAVAILABLE = (OperationalError, InterfaceError, DisconnectionError, PgInterfaceError,
+                PostgresConnectionError, CannotConnectNowError, TooManyConnectionsError)
 _log = logging.getLogger("parley.desk.recorder")
 _MESSAGES = {"message.user": "user", "message.agent": "agent"}
 
@@ -64,8 +75,14 @@ class DeskRecorder:
                     for _, items in found or ():
                         await self._record(items)
                     delay = 0.5
-            except (RedisError, OSError, DeskError) as exc:
-                _log.warning("desk recorder: %s; retrying in %.1f s", exc, delay)
+            except (RedisError, OSError, DeskError, *_UNAVAILABLE) as exc:
+                _log.warning("desk recorder: %s; retrying in %.1f s", type(exc).__name__,
+                             delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 30.0)
+            except Exception:  # a bug: logged, and the recorder goes on after a pause
+                _log.exception("desk recorder stopped on an error; restarting in %.1f s",
+                               delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 30.0)
 
@@ -89,7 +106,14 @@ class DeskRecorder:
     async def _record(self, items: list[Any]) -> None:
         for entry_id, fields in items:
             if fields:
-                await self.store(fields)
+                try:
+                    await self.store(fields)
+                except _UNAVAILABLE:
+                    raise  # kept pending: stored once the database is back
+                except (SQLAlchemyError, PostgresError) as exc:  # this record, not the database
+                    _log.error("desk recorder: event %s not stored (%s); skipped",
+                               entry_id.decode() if isinstance(entry_id, bytes) else entry_id,
+                               type(exc).__name__)
             await self._redis.xack(DESK_EVENTS_STREAM, GROUP, entry_id)
 
     async def store(self, fields: dict[bytes, bytes]) -> None:
@@ -117,7 +141,7 @@ class DeskRecorder:
     async def _message(self, data: dict[str, Any], record: dict[str, str], kind: str) -> None:
         agent = data.get("agent") if isinstance(data.get("agent"), dict) else {}
         message_id = f"{record['conversation_id']}:{data.get('message_id', '')}"[:255]
-        text = str(data.get("text") or data.get("payload") or "")
+        text = str(data.get("text") or data.get("payload") or "").replace("\x00", "")
         await records.add_message(self._db, message_id=message_id, handoff_id=record["id"],
                                   conversation_id=record["conversation_id"], author_kind=kind,
                                   author_id=(agent or {}).get("id") if kind == "agent"

@@ -122,7 +122,8 @@ def _mount_desk(app: web.Application, settings: GatewaySettings) -> None:
     app.add_subapp("/desk", create_desk_app(DeskConfig(
         redis_url=settings.redis_url, database_url=url, registry=app[METRICS].registry,
         webhooks=settings.desk_webhooks,
-        client_address=lambda r: client_address(r, settings.limits.trusted_proxies))))
+        client_address=lambda r: client_address(r, settings.limits.trusted_proxies),
+        upgrade=settings.database_url is None)))
 
 
 def _all_or_nothing(app: web.Application) -> None:

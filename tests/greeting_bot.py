@@ -61,10 +61,7 @@ def greeting_bot(where: Path, *, greet_on_start: bool | None = None) -> Path:
 
 def start_worker(bot: Path, model: Path, log: Path, monkeypatch: pytest.MonkeyPatch
                  ) -> WorkerProcess:
-    """A real ``celery worker`` serving ``bot`` (``tests.processes`` names the bot folder
-    in a module constant; it is pointed at ``bot`` only while the worker starts)."""
-    import tests.processes
+    """A real ``celery worker`` serving ``bot``."""
+    from tests.processes import WorkerProcess
 
-    with monkeypatch.context() as patch:
-        patch.setattr(tests.processes, "BOT", bot)
-        return tests.processes.WorkerProcess(model, log)
+    return WorkerProcess(model, log, bot=bot)

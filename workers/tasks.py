@@ -185,6 +185,11 @@ def _turn(rt: WorkerRuntime, tracker: Tracker, message: InboundMessage, owner: O
             tracker.apply(HandoffStarted(timestamp=now, reason="offline ticket taken",
                                          team=str(message.control.get("team", ""))))
         return TurnResult((), ())
+    if owner.state == "agent" and not tracker.handoff:
+        # An agent took an offline ticket after the bot had the conversation again; the
+        # entry that tells the tracker so comes after the messages already waiting.
+        tracker.apply(HandoffStarted(timestamp=now, reason="offline ticket taken",
+                                     team=owner.team))
     return rt.bot.respond(tracker, message.payload or message.text, channel=message.channel,
                           message_id=message.message_id, now=now, owner=owner)
 
