@@ -125,6 +125,11 @@ async def _reply(request: web.Request) -> web.Response:
     client_id = reply.client_message_id or uuid.uuid4().hex
     if not _CLIENT_ID.fullmatch(client_id):
         return error(400, "client_message_id: 1 to 100 of A-Z a-z 0-9 _ . : -")
+    window = summary(record, agent=None, position=None)["whatsapp_window_ends"]
+    if window is not None and time.time() > window:
+        # WhatsApp refuses a business's free-form message 24 h after the user's last one.
+        return error(409, "outside WhatsApp's 24-hour reply window: the user has to write "
+                          "first (only an approved template may be sent now)")
     result, message_id = await context.ops.reply(record, _agent(user), text=text,
                                                  client_id=client_id)
     refusal = await _refusal(context, result)

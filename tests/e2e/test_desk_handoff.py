@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,6 +17,7 @@ import redis
 from desk import records
 from desk.database import database_url, open_database
 from tests.processes import GatewayProcess, WorkerProcess
+from workers.bus import desk_key
 
 from .desk_support import DeskApi, add_agent, desk_database
 from .webchat_client import ChatClient, browser_session
@@ -119,3 +121,34 @@ async def _event(socket: aiohttp.ClientWebSocketResponse, kind: str) -> dict[str
             frame = json.loads((await socket.receive()).data)
             if frame["type"] == kind:
                 return dict(frame)
+
+
+def test_a_whatsapp_reply_outside_the_24_hour_window_is_refused(
+        desk_gateway: GatewayProcess, worker: WorkerProcess, desk_url: str,
+        clean_redis: redis.Redis) -> None:
+    _, token = add_agent(desk_url, "ada@example.com")
+
+    async def scenario() -> None:
+        async with browser_session() as http:
+            ada = DeskApi(http, desk_gateway.url, token)
+            await ada.online()
+            user = ChatClient(http, desk_gateway.url)
+            await user.connect()
+            await user.send(text="human please")
+            await user.next_frame("reply")
+            (handoff,) = await ada.waiting()
+            # As if it came from WhatsApp and the user last wrote 25 hours ago.
+            clean_redis.hset(desk_key("handoff", handoff["id"]), mapping={
+                "channel": "whatsapp", "last_user_at": f"{time.time() - 25 * 3600:.3f}"})
+            shown = await ada.ok("GET", f"/handoffs/{handoff['id']}")
+            assert shown["whatsapp_window_ends"] < time.time()
+            status, body = await ada.reply(handoff["id"], "Sorry for the wait")
+            assert status == 409 and "24-hour" in body["error"], body
+            assert (await ada.ok("GET", f"/handoffs/{handoff['id']}"))["status"] == "waiting"
+            # Inside the window the same reply goes.
+            clean_redis.hset(desk_key("handoff", handoff["id"]), "last_user_at",
+                             f"{time.time() - 3600:.3f}")
+            status, _ = await ada.reply(handoff["id"], "Sorry for the wait")
+            assert status == 202
+
+    asyncio.run(scenario())
