@@ -85,7 +85,7 @@ async def post_event(session: aiohttp.ClientSession, settings: WebhookSettings,
                      event: DeskEvent, now: Callable[[], float]) -> Attempt:
     """One signed POST of ``event``; never raises but for cancellation."""
     timestamp = str(int(now()))
-    headers = {"Content-Type": "application/json", "X-Parley-Delivery": event.entry_id,
+    headers = {"Content-Type": "application/json", "X-Parley-Delivery-Id": event.entry_id,
                "X-Parley-Event": event.type, "X-Parley-Timestamp": timestamp,
                "X-Parley-Signature": sign(settings.secret, timestamp, event.body)}
     try:

@@ -2,7 +2,7 @@
 
 Every entry of ``parley:desk:events`` (fields ``type`` and ``data``, a JSON object) is
 POSTed to the helpdesk as ``{"id": <entry id>, "type": ..., "data": {...}}`` (compact JSON)
-with ``X-Parley-Delivery`` (the entry id: the same on every retry and redelivery),
+with ``X-Parley-Delivery-Id`` (the entry id: the same on every retry and redelivery),
 ``X-Parley-Event``, ``X-Parley-Timestamp`` and ``X-Parley-Signature`` (the website
 webhook's scheme, ``channels.web.adapter.sign``: ``v1=`` HMAC-SHA256 of
 ``"<timestamp>.<body>"``; the timestamp is the attempt's, so a receiver's replay window

@@ -82,7 +82,7 @@ class Helpdesk:
         answer = self.plan.popleft() if self.plan else (self.default, {})
         status = 0 if answer == "hang" else answer[0]
         h = request.headers
-        self.hits.append(Hit(h["X-Parley-Delivery"], h["X-Parley-Event"],
+        self.hits.append(Hit(h["X-Parley-Delivery-Id"], h["X-Parley-Event"],
                              h["X-Parley-Timestamp"], h["Content-Type"], body,
                              time.monotonic(), status))
         if answer == "hang":
@@ -90,8 +90,8 @@ class Helpdesk:
             return web.Response(status=200)
         await asyncio.sleep(self.delay)
         if 200 <= status < 300:
-            self.accepted[h["X-Parley-Delivery"]] += 1
-            self.order.append(h["X-Parley-Delivery"])
+            self.accepted[h["X-Parley-Delivery-Id"]] += 1
+            self.order.append(h["X-Parley-Delivery-Id"])
         return web.Response(status=status, headers=answer[1])
 
     def attempts(self, delivery: str) -> int:

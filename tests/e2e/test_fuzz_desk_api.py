@@ -466,7 +466,7 @@ def test_the_webhooks_are_the_documented_ones(desk: Desk, sink: _Sink,
         assert body_schema.is_valid(body), [e.message for e in body_schema.iter_errors(body)]
         for name, check in header_schemas.items():
             assert check.is_valid(headers.get(name)), (name, headers.get(name))
-        assert headers["X-Parley-Delivery"] == body["id"]
+        assert headers["X-Parley-Delivery-Id"] == body["id"]
         assert headers["X-Parley-Event"] == body["type"]
         verify_signature(WEBHOOK_SECRET, headers, raw, window=300)
         kinds.add(body["type"])
