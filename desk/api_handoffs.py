@@ -209,7 +209,7 @@ async def _handback(request: web.Request) -> web.Response:
     record = await _visible(request, user)
     if isinstance(record, web.Response):
         return record
-    back = await body(request, _Handback)
+    back = await body(request, _Handback, refuse_nul=False)  # slots live in Redis only
     if len(back.slots) > _MAX_SLOTS or len(msgspec.json.encode(back.slots)) > 8192:
         return error(400, f"at most {_MAX_SLOTS} slots, 8 KB in all")
     if not (user.is_supervisor or record.get("agent") == user.id):
@@ -221,7 +221,8 @@ async def _handback(request: web.Request) -> web.Response:
         return refusal
     context.metrics.handbacks.labels(record.get("team", "")).inc()
     await _audit(request, user, "handoff.handed_back", record,
-                 {"slots": sorted(back.slots), "restart_form": back.restart_form})
+                 {"slots": sorted(n.replace("\x00", "") for n in back.slots),
+                  "restart_form": back.restart_form})
     return web.json_response(await _summary(context, await _fresh(context, record)))
 
 

@@ -144,13 +144,13 @@ async def _authenticated(request: web.Request, handler: Handler) -> web.StreamRe
         return await handler(request)  # no such route or method: 404/405 as they are
     if not path.startswith("/desk/api/") or (request.method, path) in _OPEN:
         return await handler(request)
-    if "\x00" in request.path or "\x00" in request.query_string or "%00" in request.raw_path:
-        return _error(400, "a NUL character in the request's path or query")
     context = request.app[CONTEXT]
     principal: Principal | None = await context.sessions.principal(request)
     if principal is None:
         return _error(401, "log in first (a session cookie) or send Authorization: Bearer "
                            "<token>")
+    if "\x00" in request.path or "%00" in request.raw_path:
+        return _error(400, "a NUL character in the request's path or query")
     if not csrf_ok(request, principal):
         return _error(403, "missing or wrong X-CSRF-Token")
     request[PRINCIPAL] = principal

@@ -58,9 +58,10 @@ def error(status: int, message: str, **extra: Any) -> web.Response:
 _T = TypeVar("_T")
 
 
-async def body(request: web.Request, kind: type[_T]) -> _T:
+async def body(request: web.Request, kind: type[_T], *, refuse_nul: bool = True) -> _T:
     """The request's JSON body as ``kind`` (a msgspec struct); a malformed or invalid one
-    is a 400 that says what is wrong."""
+    is a 400 that says what is wrong, and so is one holding a NUL character (unless
+    ``refuse_nul`` is off: a body none of whose text reaches the database)."""
     raw = await request.read()
     try:
         decoded = msgspec.json.decode(raw or b"{}", type=kind)
@@ -68,7 +69,7 @@ async def body(request: web.Request, kind: type[_T]) -> _T:
         raise web.HTTPBadRequest(reason=f"invalid request body: {_one_line(exc)}") from exc
     except msgspec.DecodeError as exc:
         raise web.HTTPBadRequest(reason="the request body is not JSON") from exc
-    if b"\\u0000" in raw or b"\x00" in raw:  # no database stores it (PostgreSQL refuses)
+    if refuse_nul and (b"\\u0000" in raw or b"\x00" in raw):  # PostgreSQL stores no NUL
         raise web.HTTPBadRequest(reason="the request body holds a NUL character")
     return decoded
 
