@@ -187,7 +187,7 @@ class Accounts:
             await _ensure_teams(session, _team_names(names))
 
     async def list_teams(self) -> list[str]:
-        async with self._db.sessions() as session:
+        async with self._db.reads() as session:
             return list(await session.scalars(select(TeamRow.name).order_by(TeamRow.name)))
 
     async def authenticate(self, email: str, password: str) -> User | None:
@@ -198,7 +198,7 @@ class Accounts:
             email = normalize_email(email)
         except InvalidAccountError:
             email = ""
-        async with self._db.sessions() as session:
+        async with self._db.reads() as session:
             row = await _user_row_by_email(session, email) if email else None
         stored = row.password_hash if row is not None else await self._dummy()
         if not await self._verify(stored, password) or row is None or row.disabled:
@@ -212,15 +212,19 @@ class Accounts:
         if not token.startswith(TOKEN_PREFIX) or len(token) > 200:
             return None
         digest, now = token_hash(token), utcnow()
-        async with self._db.sessions.begin() as session:
+        async with self._db.reads() as session:
             row = await session.get(ApiTokenRow, digest)
             if row is None:
                 return None
             user = await _user(session, row.user_id)
-            if user.disabled:
-                return None
-            if row.last_used_at is None or now - row.last_used_at >= _TOKEN_TOUCH:
-                row.last_used_at = now
+            touch = row.last_used_at is None or now - row.last_used_at >= _TOKEN_TOUCH
+        if user.disabled:
+            return None
+        if touch:  # a write at most once a minute per token, apart from the read
+            async with self._db.sessions.begin() as session:
+                found = await session.get(ApiTokenRow, digest)
+                if found is not None:
+                    found.last_used_at = now
         return user
 
     async def issue_token(self, user_id: str) -> str:
@@ -238,7 +242,7 @@ class Accounts:
             return int(result.rowcount)  # type: ignore[attr-defined]
 
     async def get_user(self, user_id: str) -> User | None:
-        async with self._db.sessions() as session:
+        async with self._db.reads() as session:
             try:
                 return await _user(session, user_id)
             except UnknownUserError:
@@ -249,19 +253,19 @@ class Accounts:
             email = normalize_email(email)
         except InvalidAccountError:
             return None
-        async with self._db.sessions() as session:
+        async with self._db.reads() as session:
             row = await _user_row_by_email(session, email)
             return None if row is None else await _user(session, row.id, row)
 
     async def list_users(self) -> list[User]:
         """Every account, by email."""
-        async with self._db.sessions() as session:
+        async with self._db.reads() as session:
             rows = (await session.scalars(select(UserRow).order_by(UserRow.email))).all()
             memberships = await _teams_of(session, [row.id for row in rows])
             return [_to_user(row, memberships.get(row.id, ())) for row in rows]
 
     async def count_users(self) -> int:
-        async with self._db.sessions() as session:
+        async with self._db.reads() as session:
             return int(await session.scalar(select(func.count()).select_from(UserRow)) or 0)
 
     async def update_user(self, user_id: str, *, role: str | Role | None = None,

@@ -83,7 +83,7 @@ async def list_audit(db: Database, limit: int = 100, before_id: int | None = Non
         query = query.where(AuditEntryRow.id < before_id)
     if conversation_id is not None:
         query = query.where(AuditEntryRow.conversation_id == conversation_id)
-    async with db.sessions() as session:
+    async with db.reads() as session:
         return [_entry(row) for row in await session.scalars(query)]
 
 

@@ -105,7 +105,8 @@ def redacted(url: str) -> str:
 
 class Database:
     """The owner of the desk's engine and session factory. Sessions come from ``sessions``
-    (``async with db.sessions.begin() as session``); ``aclose`` returns every connection.
+    (``async with db.sessions.begin() as session``; ``reads`` for read-only work);
+    ``aclose`` returns every connection.
     SQLite connections get foreign keys on, WAL, and transactions that take the write lock
     when they begin (``BEGIN IMMEDIATE``, waiting up to 10 s for it): a transaction that
     read and then writes could otherwise fail at once with "database is locked" when
@@ -117,6 +118,10 @@ class Database:
         self.engine: AsyncEngine = create_async_engine(url, **engine_options)
         self.sessions: async_sessionmaker[AsyncSession] = async_sessionmaker(
             self.engine, expire_on_commit=False)
+        # Read-only work: on SQLite a deferred transaction, which WAL lets run beside the
+        # one writer (``sessions`` begins IMMEDIATE: every read would queue for the lock).
+        self.reads: async_sessionmaker[AsyncSession] = async_sessionmaker(
+            self.engine.execution_options(parley_begin="DEFERRED"), expire_on_commit=False)
         if self.engine.dialect.name == "sqlite":
             _sqlite_connection_setup(self.engine)
 
@@ -167,7 +172,8 @@ def _sqlite_connection_setup(engine: AsyncEngine) -> None:
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(connection: Connection) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        mode = connection.get_execution_options().get("parley_begin", "IMMEDIATE")
+        connection.exec_driver_sql("BEGIN DEFERRED" if mode == "DEFERRED" else "BEGIN IMMEDIATE")
 
 
 @dataclass(frozen=True, slots=True)

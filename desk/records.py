@@ -111,7 +111,7 @@ async def upsert_handoff(db: Database, record: Mapping[Any, Any]) -> Handoff:
 
 
 async def get_handoff(db: Database, handoff_id: str) -> Handoff | None:
-    async with db.sessions() as session:
+    async with db.reads() as session:
         row = await session.get(HandoffRow, handoff_id)
         return None if row is None else _handoff(row)
 
@@ -125,7 +125,7 @@ async def list_handoffs(db: Database, *, status: str | Iterable[str] | None = No
         query = query.where(HandoffRow.status.in_([_status(s) for s in statuses]))
     if teams is not None:
         query = query.where(HandoffRow.team.in_(list(teams)))
-    async with db.sessions() as session:
+    async with db.reads() as session:
         return [_handoff(row) for row in await session.scalars(query)]
 
 
@@ -149,7 +149,7 @@ async def add_message(db: Database, *, message_id: str, handoff_id: str, convers
 async def messages_for(db: Database, handoff_id: str) -> list[HandoffMessage]:
     query = (select(HandoffMessageRow).where(HandoffMessageRow.handoff_id == handoff_id)
              .order_by(HandoffMessageRow.at, HandoffMessageRow.id))
-    async with db.sessions() as session:
+    async with db.reads() as session:
         return [HandoffMessage(id=row.id, handoff_id=row.handoff_id,
                                conversation_id=row.conversation_id,
                                author_kind=AuthorKind(row.author_kind), author_id=row.author_id,
@@ -173,7 +173,7 @@ async def add_note(db: Database, handoff_id: str, conversation_id: str, author: 
 async def notes_for(db: Database, handoff_id: str) -> list[Note]:
     query = select(NoteRow).where(NoteRow.handoff_id == handoff_id).order_by(NoteRow.at,
                                                                                NoteRow.id)
-    async with db.sessions() as session:
+    async with db.reads() as session:
         return [_note(row) for row in await session.scalars(query)]
 
 
