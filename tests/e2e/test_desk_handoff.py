@@ -152,3 +152,49 @@ def test_a_whatsapp_reply_outside_the_24_hour_window_is_refused(
             assert status == 202
 
     asyncio.run(scenario())
+
+
+def test_transfer_typing_and_close_then_the_next_message_is_the_bots(
+        desk_gateway: GatewayProcess, worker: WorkerProcess, desk_url: str) -> None:
+    _, ada_token = add_agent(desk_url, "ada@example.com")
+    bob_id, bob_token = add_agent(desk_url, "bob@example.com")
+
+    async def scenario() -> None:
+        async with browser_session() as http:
+            ada, bob = (DeskApi(http, desk_gateway.url, t) for t in (ada_token, bob_token))
+            await ada.online()
+            user = ChatClient(http, desk_gateway.url)
+            await user.connect()
+            await user.send(text="human please")
+            await user.next_frame("reply")
+            (handoff,) = await ada.waiting()
+            hid = handoff["id"]
+            await ada.ok("POST", f"/handoffs/{hid}/claim")
+            moved = await ada.ok("POST", f"/handoffs/{hid}/transfer", {"agent_id": bob_id})
+            assert moved["agent"]["email"] == "bob@example.com"
+            # Ada no longer holds it: her reply is refused and nothing reaches the user.
+            status, body = await ada.reply(hid, "still me")
+            assert status == 409 and "already claimed by" in body["error"], body
+            # Bob types: the web user sees the indicator; then his reply.
+            assert (await bob.call("POST", f"/handoffs/{hid}/typing", {"on": True}))[0] == 204
+            assert (await user.next_frame("typing"))["on"] is True
+            assert (await bob.reply(hid, "Bob here, taking over."))[0] == 202
+            assert (await user.next_frame("reply"))["text"] == "Bob here, taking over."
+            closed = await bob.ok("POST", f"/handoffs/{hid}/close")
+            assert closed["status"] == "closed"
+            said = await user.next_frame("reply")
+            assert said["text"].startswith("This conversation with our team is closed")
+            # After the close the bot answers, and no handoff is reopened.
+            await user.send(text="hello")
+            assert (await user.next_frame("reply"))["text"] in ("Hello!", "Hi there!")
+            for status_name in ("waiting", "active", "offline"):
+                listed = await ada.ok("GET", f"/handoffs?status={status_name}")
+                assert listed["handoffs"] == [], status_name
+            again = await bob.call("POST", f"/handoffs/{hid}/messages",
+                                   {"text": "one more thing", "client_message_id": "late-1"})
+            assert again[0] == 409  # a closed handoff takes no more replies
+            await user.quiet(1.0)
+            assert "one more thing" not in [r["text"] for r in user.received()]
+            assert "still me" not in [r["text"] for r in user.received()]
+
+    asyncio.run(scenario())
