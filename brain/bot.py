@@ -82,13 +82,14 @@ class Bot:
         return self.engine.start_conversation(tracker, now=now, channel=channel)
 
     def respond(self, tracker: Tracker, text: str, *, channel: str | None = None,
-                message_id: str = "", now: float | None = None, owner: Ownership = BOT
-                ) -> TurnResult:
+                message_id: str = "", now: float | None = None, owner: Ownership = BOT,
+                attachments: tuple[dict[str, str], ...] = ()) -> TurnResult:
         """Handle one user message (text or button payload) and return the bot's reply;
         ``owner``: who holds the conversation (``brain.dialogue.handoff``)."""
         now = time.time() if now is None else now
         start_session_if_due(tracker, self.engine.domain.session, now)
         when = datetime.fromtimestamp(now, ZoneInfo(self.nlu.config.timezone))
         parse = parse_payload(text) or self.nlu.parse(text, reference_time=when)
-        message = UserUttered(timestamp=now, text=text, parse=parse, message_id=message_id)
+        message = UserUttered(timestamp=now, text=text, parse=parse, message_id=message_id,
+                              attachments=attachments)
         return self.engine.handle(tracker, message, channel=channel, owner=owner)

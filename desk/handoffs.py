@@ -134,13 +134,14 @@ def summary(record: Mapping[str, str], *, agent: dict[str, Any] | None,
 def _line(event: Mapping[str, Any]) -> dict[str, Any] | None:
     kind, at = event.get("type"), event.get("timestamp")
     if kind == "user":
-        if not event.get("text") and not event.get("parse"):
+        files = event.get("attachments") or []
+        if not event.get("text") and not event.get("parse") and not files:
             return None  # a conversation start: no message
         intent = (event.get("parse") or {}).get("intent") or {}
         return {"kind": "user", "text": event.get("text", ""), "at": at,
                 "intent": intent.get("name"), "confidence": intent.get("confidence"),
                 "entities": (event.get("parse") or {}).get("entities", []),
-                "message_id": event.get("message_id", "")}
+                "message_id": event.get("message_id", ""), "attachments": files}
     if kind == "bot":
         return {"kind": "bot", "text": event.get("text", ""), "at": at,
                 "response": event.get("response")}

@@ -190,8 +190,10 @@ def _turn(rt: WorkerRuntime, tracker: Tracker, message: InboundMessage, owner: O
         # entry that tells the tracker so comes after the messages already waiting.
         tracker.apply(HandoffStarted(timestamp=now, reason="offline ticket taken",
                                      team=owner.team))
+    files = tuple({"url": a.url, "content_type": a.content_type} for a in message.attachments)
     return rt.bot.respond(tracker, message.payload or message.text, channel=message.channel,
-                          message_id=message.message_id, now=now, owner=owner)
+                          message_id=message.message_id, now=now, owner=owner,
+                          attachments=files)
 
 
 def _now_ms() -> int:

@@ -48,6 +48,7 @@ class UserUttered(Event):
     text: str = ""
     parse: dict[str, Any] = field(default_factory=dict)
     message_id: str = ""
+    attachments: tuple[dict[str, str], ...] = ()  # files sent: {"url", "content_type"}
 
     @property
     def intent(self) -> str | None:
@@ -161,4 +162,6 @@ def event_from_dict(data: dict[str, Any]) -> Event:
     values = {k: v for k, v in data.items() if k in names}
     if cls is BotUttered:
         values["buttons"] = tuple(values.get("buttons", ()))
+    if cls is UserUttered:
+        values["attachments"] = tuple(values.get("attachments", ()))
     return cls(**values)
