@@ -9,6 +9,7 @@ sent once.
 
 from __future__ import annotations
 
+import json
 import re
 import time
 import uuid
@@ -22,7 +23,7 @@ from desk.accounts import User
 from desk.context import CONTEXT, DeskContext, body, client_address, error, principal
 from desk.handoffs import Record, summary
 from desk.ownership import OpResult
-from workers.bus import live_channel
+from workers.bus import DESK_EVENTS_STREAM, conversation_key, live_channel
 
 __all__ = ["MAX_TEXT", "add_routes"]
 
@@ -171,7 +172,9 @@ async def _note(request: web.Request) -> web.Response:
     added = await records.add_note(context.db, record["id"], record["conversation_id"], user,
                                    note.text.strip())
     await _audit(request, user, "handoff.note", record, {"note": added.id})
-    return web.json_response(_note_json(added, user), status=201)
+    shown = _note_json(added, user)
+    await _emit(context, record, "note.added", note=shown)  # other agents see it live
+    return web.json_response(shown, status=201)
 
 
 async def _transfer(request: web.Request) -> web.Response:
@@ -301,6 +304,17 @@ def _request(record: Record) -> dict[str, Any]:
     except msgspec.DecodeError:
         return {}
     return value if isinstance(value, dict) else {}
+
+
+async def _emit(context: DeskContext, record: Record, kind: str, **data: Any) -> None:
+    """A desk event that changes no owner (so no epoch of its own: the current one)."""
+    epoch = await context.redis.hget(conversation_key(record["conversation_id"], "owner"),
+                                     "epoch")
+    body = {"type": kind, "conversation_id": record["conversation_id"],
+            "handoff_id": record["id"], "team": record.get("team", ""), "at": time.time(),
+            "epoch": int(epoch or 0), **data}
+    await context.redis.xadd(DESK_EVENTS_STREAM, {"type": kind, "data": json.dumps(body)},
+                             maxlen=100_000, approximate=True)
 
 
 def _agent(user: User) -> dict[str, str]:

@@ -168,6 +168,12 @@ export class ConversationView {
       case "sla.breached":
         this.eventLine("First-response target missed", data.at);
         break;
+      case "note.added": // another agent's note (one's own is drawn already: matched by text)
+        if (data.note) {
+          this.transcript.add({ kind: "note", message_id: "note:" + data.note.id, text: data.note.text,
+            at: data.note.at, author: data.note.author });
+        }
+        break;
       default:
         return;
     }
@@ -244,7 +250,10 @@ export class ConversationView {
 
   /** Helpers for the composer and actions modules. */
   addNote(note) {
-    this.transcript.add(Object.assign({ kind: "note" }, note, { author: note.author || this.getMe() }));
+    // Known by its id, so that its live event (which may come first) is not drawn twice.
+    const known = note && note.id != null ? { message_id: "note:" + note.id } : {};
+    this.transcript.add(Object.assign({ kind: "note" }, note, known,
+      { author: note.author || this.getMe() }));
   }
 }
 

@@ -43,7 +43,8 @@ export class Transcript {
       if (!n || noteKeys(n).some((k) => noted.has(k))) continue;
       const at = num(n.at);
       const index = at == null ? -1 : all.findIndex((e) => num(e.at) != null && num(e.at) > at);
-      all.splice(index < 0 ? all.length : index, 0, Object.assign({ kind: "note" }, n));
+      const known = n.id != null ? { message_id: "note:" + n.id } : {};
+      all.splice(index < 0 ? all.length : index, 0, Object.assign({ kind: "note" }, n, known));
     }
     for (const entry of all) this.add(entry, false);
     for (const node of pending) {

@@ -87,6 +87,15 @@ def test_the_user_in_the_widget_and_the_agent_at_the_desk(
             expect(chat.locator(".parley-msg.parley-agent .parley-author").last).to_have_text(
                 "Ada")
 
+            # An internal note: shown once at the desk (drawn, then its live event matched),
+            # never in the widget.
+            desk.get_by_test_id("note-input").fill("Asked DHL about it")
+            desk.get_by_test_id("note-add").click()
+            notes = desk.get_by_test_id("transcript").locator(".msg.note")
+            expect(notes).to_have_count(1, timeout=SLOW)
+            desk.wait_for_timeout(1000)
+            expect(notes).to_have_count(1)
+
             chat.locator(".parley-input").fill("my parcel never came")
             chat.keyboard.press("Enter")
             transcript = desk.get_by_test_id("transcript")
@@ -102,6 +111,7 @@ def test_the_user_in_the_widget_and_the_agent_at_the_desk(
             chat.keyboard.press("Enter")
             expect(bot).to_have_count(answered + 2, timeout=SLOW)
             assert bot.last.text_content() in ("Hello!", "Hi there!")
+            assert "Asked DHL about it" not in chat.locator(".parley-messages").inner_text()
             assert errors == []
         finally:
             browser.close()

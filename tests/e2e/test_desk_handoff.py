@@ -80,6 +80,12 @@ def test_a_person_claims_answers_and_hands_back(desk_gateway: GatewayProcess,
             assert answer["text"] == "Hi, I'm here. How can I help?"
             await user.quiet(1.5)
             assert [r["text"] for r in user.received()].count(answer["text"]) == 1
+            # An internal note: every agent who may see the handoff is told live.
+            await winner.ok("POST", f"/handoffs/{handoff['id']}/notes", {"text": "VIP, be quick"})
+            noted = await _event(events, "note.added")
+            assert noted["data"]["note"]["text"] == "VIP, be quick"
+            await user.quiet(0.5)
+            assert "VIP, be quick" not in [r["text"] for r in user.received()]
             detail = await winner.ok("GET", f"/handoffs/{handoff['id']}")
             kinds = [(line["kind"], line["text"]) for line in detail["transcript"]]
             assert ("user", "hello? are you there") in kinds
