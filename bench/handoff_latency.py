@@ -1,9 +1,11 @@
 """Human handoff latency: from a web chat user to the agent's WebSocket and back.
 
 Starts a stack on this machine (``parley gateway`` with the desk on a SQLite file in a
-temporary folder, ``parley worker -c N``, on its own Redis database, default 15, flushed
-before and after — or ``--private-redis``), adds one agent of the ``support`` team with an
-API token, sets it online and opens its live events socket (``/desk/api/events``). Then
+temporary folder, or with ``--postgres SERVER`` on a database of its own created on that
+PostgreSQL server and dropped after, ``parley worker -c N``, on its own Redis database,
+default 15, flushed before and after — or ``--private-redis``), adds one agent of the
+``support`` team with an API token, sets it online and opens its live events socket
+(``/desk/api/events``). Then
 runs ``--handoffs`` handoffs of the example bot, each by a new browser chat user (the
 widget's protocol: a session, the WebSocket, the greeting), ``--concurrency`` at a time:
 
@@ -19,6 +21,7 @@ line one JSON object with those figures. Exit status 1 if any handoff's event or
 never came (each is named).
 
     python bench/handoff_latency.py [--handoffs 100] [--concurrency 1] [--workers 2]
+        [--postgres postgresql://postgres@127.0.0.1:5432]
 """
 
 from __future__ import annotations
@@ -30,12 +33,14 @@ import json
 import math
 import os
 import re
+import secrets
 import signal
 import subprocess
 import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -268,10 +273,11 @@ async def _bench(base: str, token: str, args: argparse.Namespace) -> Run:
     return run
 
 
-def _desk_database(folder: Path) -> tuple[str, str]:
-    """A fresh SQLite database of record at the newest schema with one support agent:
-    (its ``PARLEY_DATABASE_URL``, the agent's API token)."""
-    plain = f"sqlite:///{folder / 'desk.db'}"
+def _desk_database(folder: Path, plain: str | None = None) -> tuple[str, str]:
+    """A fresh database of record (``plain``, else a SQLite file in ``folder``) at the
+    newest schema with one support agent: (its ``PARLEY_DATABASE_URL``, the agent's API
+    token)."""
+    plain = plain or f"sqlite:///{folder / 'desk.db'}"
 
     async def create() -> str:
         await upgrade(database_url(plain, folder))
@@ -285,6 +291,28 @@ def _desk_database(folder: Path) -> tuple[str, str]:
         return new.token
 
     return plain, asyncio.run(create())
+
+
+@contextlib.contextmanager
+def _postgres_database(server: str) -> Iterator[str]:
+    """A database of its own on the PostgreSQL ``server`` (its URL), dropped after."""
+    import asyncpg
+
+    name = "parley_bench_" + secrets.token_hex(4)
+    admin = server.rstrip("/") + "/postgres"
+
+    async def run(sql: str) -> None:
+        connection = await asyncpg.connect(admin)
+        try:
+            await connection.execute(sql)
+        finally:
+            await connection.close()
+
+    asyncio.run(run(f'CREATE DATABASE "{name}"'))
+    try:
+        yield server.rstrip("/") + "/" + name
+    finally:
+        asyncio.run(run(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 def _start_stack(args: argparse.Namespace, model: Path, desk_url: str, logs: Path,
@@ -353,6 +381,10 @@ def main() -> int:
     parser.add_argument("--timeout", type=float, default=20.0,
                         help="seconds to wait for each event or reply")
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/15")
+    parser.add_argument("--postgres", metavar="SERVER",
+                        help="the desk's database on this PostgreSQL server (e.g. "
+                        "postgresql://postgres@127.0.0.1:5432): a database of its own, "
+                        "dropped after; default: a SQLite file")
     parser.add_argument("--private-redis", choices=("always", "everysec", "off"),
                         help="a redis-server of its own instead of --redis-url: its "
                         "append-only file fsynced always, every second, or no persistence")
@@ -360,7 +392,10 @@ def main() -> int:
     if args.handoffs < 1 or not 1 <= args.concurrency <= args.handoffs:
         parser.error("--handoffs must be at least 1, --concurrency 1 to --handoffs")
     began = time.monotonic()
-    with tempfile.TemporaryDirectory(prefix="parley-handoff-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="parley-handoff-") as tmp, \
+            contextlib.ExitStack() as databases:
+        plain = databases.enter_context(_postgres_database(args.postgres)) \
+            if args.postgres else None
         bus = None
         if args.private_redis:
             bus = RedisServer(Path(tmp), None if args.private_redis == "off"
@@ -370,7 +405,7 @@ def main() -> int:
         client.flushdb()
         model = save_model(train_model(load_training_data(BOT), load_nlu_config(BOT)),
                            Path(tmp) / "model.tar.gz")
-        desk_url, token = _desk_database(Path(tmp))
+        desk_url, token = _desk_database(Path(tmp), plain)
         processes: list[subprocess.Popen[bytes]] = []
         try:
             url = _start_stack(args, model, desk_url, Path(tmp), processes)
@@ -390,6 +425,7 @@ def main() -> int:
     result: dict[str, Any] = {
         "handoffs": args.handoffs, "concurrency": args.concurrency, "workers": args.workers,
         "end": args.end, "cores": os.cpu_count(), "redis": args.private_redis or "given",
+        "database": "postgresql" if args.postgres else "sqlite",
         "completed": len(run.timings["reply"]), "max_queue_position": max(run.positions,
                                                                            default=None),
         "handoffs_s": round(measured_for, 1), "total_s": round(time.monotonic() - began, 1)}
@@ -399,7 +435,8 @@ def main() -> int:
                 f"Redis {args.redis_url}")
     print(f"{args.handoffs} handoffs, {args.concurrency} at a time, one agent, "
           f"{args.workers} worker processes, {os.cpu_count()} cores, {bus_text}, "
-          f"desk on SQLite, ended by {args.end}, timeout {args.timeout:g} s per step")
+          f"desk on {'PostgreSQL' if args.postgres else 'SQLite'}, ended by {args.end}, "
+          f"timeout {args.timeout:g} s per step")
     print(f"{'ms':<10}{'p50':>9}{'p95':>9}{'p99':>9}{'max':>9}{'n':>6}")
     for name in MEASURES:
         values = run.timings[name]
