@@ -11,6 +11,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -19,13 +20,28 @@ from typing import Any
 import redis
 from aiohttp import web
 
-__all__ = ["CallbackSink", "RedisServer", "free_port", "wait_for_port"]
+__all__ = ["CallbackSink", "RedisServer", "free_port", "stop_processes", "wait_for_port"]
 
 
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
+
+
+def stop_processes(processes: list[subprocess.Popen[bytes]], *, name: Any = None) -> None:
+    """SIGTERM them all, then wait; one that does not stop in 60 s is killed (and said so,
+    under ``name(process)`` if given)."""
+    for process in processes:
+        process.send_signal(signal.SIGTERM)
+    for process in processes:
+        try:
+            process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            shown = name(process) if name is not None else repr(process.args)
+            print(f"{shown} did not stop in 60 s: killed", file=sys.stderr)
+            process.kill()
+            process.wait()
 
 
 def wait_for_port(port: int, seconds: float) -> None:

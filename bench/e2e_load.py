@@ -21,7 +21,6 @@ import argparse
 import asyncio
 import json
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -31,7 +30,7 @@ from pathlib import Path
 
 import aiohttp
 import redis
-from bench_stack import CallbackSink, RedisServer, free_port
+from bench_stack import CallbackSink, RedisServer, free_port, stop_processes
 
 from brain.nlu import load_nlu_config, load_training_data, save_model, train_model
 from channels.web.adapter import sign
@@ -159,15 +158,7 @@ def main() -> int:
             while len(sink.answered()) < len(sent) and time.monotonic() < deadline:
                 time.sleep(0.2)
         finally:
-            for process in processes:
-                process.send_signal(signal.SIGTERM)
-            for process in processes:
-                try:
-                    process.wait(timeout=60)
-                except subprocess.TimeoutExpired:
-                    print(f"{process.args[3]} did not stop in 60 s: killed", file=sys.stderr)
-                    process.kill()
-                    process.wait()
+            stop_processes(processes, name=lambda p: p.args[3])
             client.flushdb()
             if bus is not None:
                 bus.stop()

@@ -9,7 +9,6 @@ sent once.
 
 from __future__ import annotations
 
-import json
 import re
 import time
 import uuid
@@ -21,9 +20,10 @@ from aiohttp import web
 from desk import audit, records
 from desk.accounts import User
 from desk.context import CONTEXT, DeskContext, body, client_address, error, principal
+from desk.events import add_event
 from desk.handoffs import Record, summary
 from desk.ownership import OpResult
-from workers.bus import DESK_EVENTS_STREAM, conversation_key, live_channel
+from workers.bus import conversation_key, live_channel
 
 __all__ = ["MAX_TEXT", "add_routes"]
 
@@ -307,14 +307,12 @@ def _request(record: Record) -> dict[str, Any]:
 
 
 async def _emit(context: DeskContext, record: Record, kind: str, **data: Any) -> None:
-    """A desk event that changes no owner (so no epoch of its own: the current one)."""
+    """A desk event about this handoff that changes no owner (the current epoch)."""
     epoch = await context.redis.hget(conversation_key(record["conversation_id"], "owner"),
                                      "epoch")
-    body = {"type": kind, "conversation_id": record["conversation_id"],
-            "handoff_id": record["id"], "team": record.get("team", ""), "at": time.time(),
-            "epoch": int(epoch or 0), **data}
-    await context.redis.xadd(DESK_EVENTS_STREAM, {"type": kind, "data": json.dumps(body)},
-                             maxlen=100_000, approximate=True)
+    await add_event(context.redis, kind, conversation_id=record["conversation_id"],
+                    handoff_id=record["id"], team=record.get("team", ""),
+                    epoch=int(epoch or 0), **data)
 
 
 def _agent(user: User) -> dict[str, str]:

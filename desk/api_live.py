@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import time
 from typing import Any, cast
 from urllib.parse import urlsplit
 
@@ -20,9 +19,10 @@ from aiohttp import WSMsgType, web
 
 from desk import audit
 from desk.context import CONTEXT, body, client_address, error, principal
+from desk.events import add_event
 from desk.live import AgentSocket
 from desk.presence import STATUSES
-from workers.bus import DESK_EVENTS_STREAM, desk_key
+from workers.bus import desk_key
 
 __all__ = ["add_routes"]
 
@@ -97,12 +97,8 @@ async def _presence(request: web.Request) -> web.Response:
     before = await context.presence.chosen(user.id)
     await context.presence.set(user, change.status)
     if before != change.status:
-        data = {"type": "presence.changed", "conversation_id": "", "epoch": 0,
-                "handoff_id": "", "team": "", "at": time.time(),
-                "agent": user.as_json(), "status": change.status}
-        await context.redis.xadd(DESK_EVENTS_STREAM, {"type": "presence.changed",
-                                                      "data": json.dumps(data)},
-                                 maxlen=100_000, approximate=True)
+        await add_event(context.redis, "presence.changed", conversation_id="", handoff_id="",
+                        team="", epoch=0, agent=user.as_json(), status=change.status)
         await audit.record(context.db, actor=user, action="presence.changed",
                            detail={"from": before, "to": change.status},
                            ip=client_address(request))

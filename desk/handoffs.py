@@ -17,7 +17,7 @@ import redis.asyncio as aioredis
 
 from workers.bus import DESK_TEAMS_KEY, conversation_key, desk_key
 
-__all__ = ["WHATSAPP_WINDOW", "HandoffReader", "Record"]
+__all__ = ["WHATSAPP_WINDOW", "HandoffReader", "Record", "number", "summary"]
 
 Record = dict[str, str]
 WHATSAPP_WINDOW = 24 * 3600.0   # a business may answer a WhatsApp user this long after them
@@ -106,19 +106,19 @@ def summary(record: Mapping[str, str], *, agent: dict[str, Any] | None,
     request = _json(record.get("request"))
     parse = request.get("parse") or {}
     intent = parse.get("intent") or {}
-    requested = _float(record.get("requested_at")) or now
-    ended = _float(record.get("claimed_at")) or _float(record.get("closed_at"))
-    sla = _float(record.get("sla_deadline"))
-    first = _float(record.get("first_reply_at"))
-    last_user = _float(record.get("last_user_at"))
+    requested = number(record.get("requested_at")) or now
+    ended = number(record.get("claimed_at")) or number(record.get("closed_at"))
+    sla = number(record.get("sla_deadline"))
+    first = number(record.get("first_reply_at"))
+    last_user = number(record.get("last_user_at"))
     window = last_user + WHATSAPP_WINDOW if record.get("channel") == "whatsapp" and \
         last_user else None
     return {
         "id": record.get("id"), "conversation_id": record.get("conversation_id"),
         "channel": record.get("channel"), "team": record.get("team"),
         "reason": record.get("reason"), "status": record.get("status"), "agent": agent,
-        "requested_at": requested, "claimed_at": _float(record.get("claimed_at")),
-        "first_reply_at": first, "closed_at": _float(record.get("closed_at")),
+        "requested_at": requested, "claimed_at": number(record.get("claimed_at")),
+        "first_reply_at": first, "closed_at": number(record.get("closed_at")),
         "wait_seconds": round((ended or now) - requested, 3),
         "sla_deadline": sla,
         # Breached: marked by the timers, or visibly so while it still waits.
@@ -162,7 +162,8 @@ def _texts(values: Iterable[bytes | str]) -> list[str]:
     return [v.decode() if isinstance(v, bytes) else v for v in values]
 
 
-def _float(value: str | None) -> float | None:
+def number(value: str | None) -> float | None:
+    """A record's number field (``""`` or malformed: ``None``)."""
     try:
         return float(value) if value else None
     except ValueError:

@@ -18,9 +18,10 @@ from typing import Any, cast
 
 import redis.asyncio as aioredis
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
-from redis.exceptions import RedisError, ResponseError
+from redis.exceptions import RedisError
 
 from desk.background import BackgroundLoop
+from desk.events import ensure_group
 from workers.bus import DESK_EVENTS_STREAM
 
 __all__ = ["DeskMetrics", "EventCounter"]
@@ -80,19 +81,12 @@ class EventCounter:
         delay = 0.5
         while not self._stopping.is_set():
             try:
-                await self._ensure_group()
+                await ensure_group(self._redis, _GROUP, start="$")
                 await self._read()
             except (RedisError, OSError) as exc:
                 _log.warning("desk event counter: Redis unavailable (%s); retrying", exc)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 10.0)
-
-    async def _ensure_group(self) -> None:
-        try:
-            await self._redis.xgroup_create(DESK_EVENTS_STREAM, _GROUP, id="$", mkstream=True)
-        except ResponseError as exc:
-            if "BUSYGROUP" not in str(exc):
-                raise
 
     async def _read(self) -> None:
         while not self._stopping.is_set():

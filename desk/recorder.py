@@ -25,13 +25,14 @@ from asyncpg.exceptions import (
     PostgresConnectionError,
     TooManyConnectionsError,
 )
-from redis.exceptions import RedisError, ResponseError
+from redis.exceptions import RedisError
 from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError, SQLAlchemyError
 
 from desk import records
 from desk.background import BackgroundLoop
 from desk.database import Database
 from desk.errors import DeskError, RecordError
+from desk.events import ensure_group
 from desk.handoffs import HandoffReader
 from workers.bus import DESK_EVENTS_STREAM
 
@@ -65,7 +66,7 @@ class DeskRecorder:
         delay = 0.5
         while not self._loop.stopping.is_set():
             try:
-                await self._ensure_group()
+                await ensure_group(self._redis, GROUP, start="0")
                 await self._record(await self._pending())
                 await self._record(await self._claimed())
                 while not self._loop.stopping.is_set():
@@ -85,13 +86,6 @@ class DeskRecorder:
                                delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 30.0)
-
-    async def _ensure_group(self) -> None:
-        try:
-            await self._redis.xgroup_create(DESK_EVENTS_STREAM, GROUP, id="0", mkstream=True)
-        except ResponseError as exc:
-            if "BUSYGROUP" not in str(exc):
-                raise
 
     async def _pending(self) -> list[Any]:
         found = cast(list[Any], await self._redis.xreadgroup(

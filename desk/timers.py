@@ -20,21 +20,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import time
 import uuid
-from typing import Any
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from desk.assignment import AutoAssigner
 from desk.background import BackgroundLoop
-from desk.handoffs import HandoffReader, Record
+from desk.events import add_event
+from desk.handoffs import HandoffReader, Record, number
 from desk.metrics import DeskMetrics
 from desk.ownership import DeskOperations
-from workers.bus import DESK_EVENTS_STREAM, conversation_key, desk_key
+from workers.bus import conversation_key, desk_key
 
 __all__ = ["DeskTimers"]
 
@@ -104,12 +103,12 @@ class DeskTimers:
 
     async def _due(self, record: Record, now: float) -> None:
         handoff_id, team = record["id"], record.get("team", "")
-        sla = _float(record.get("sla_deadline"))
+        sla = number(record.get("sla_deadline"))
         if sla is not None and sla <= now and record.get("status") == "waiting" and \
                 not record.get("first_reply_at") and \
                 await self._redis.hsetnx(desk_key("handoff", handoff_id), "sla_breached", "1"):
             await self._breached(record, sla)
-        timeout = _float(record.get("timeout_at"))
+        timeout = number(record.get("timeout_at"))
         if timeout is not None and timeout <= now and record.get("timed_out_at") is None:
             result = await self._ops.end(record, None, op="timeout")
             if result.kind == "ended":
@@ -128,14 +127,9 @@ class DeskTimers:
         epoch = await self._redis.hget(conversation_key(record["conversation_id"], "owner"),
                                        "epoch")
         target = sla - float(record.get("requested_at") or sla)
-        data: dict[str, Any] = {"type": "sla.breached",
-                                "conversation_id": record["conversation_id"],
-                                "epoch": int(epoch or 0), "handoff_id": record["id"],
-                                "team": team, "at": time.time(),
-                                "target_seconds": round(target, 3)}
-        await self._redis.xadd(DESK_EVENTS_STREAM, {"type": "sla.breached",
-                                                    "data": json.dumps(data)},
-                               maxlen=100_000, approximate=True)
+        await add_event(self._redis, "sla.breached", conversation_id=record["conversation_id"],
+                        handoff_id=record["id"], team=team, epoch=int(epoch or 0),
+                        target_seconds=round(target, 3))
         _log.warning("handoff %s (team %s) not answered within its %.0f s target",
                      record["id"], team, target)
 
@@ -145,9 +139,3 @@ class DeskTimers:
             self._metrics.queue_length.labels(team).set(
                 await self._redis.zcard(desk_key("queue", team)))
 
-
-def _float(value: str | None) -> float | None:
-    try:
-        return float(value) if value else None
-    except ValueError:
-        return None
