@@ -33,7 +33,9 @@ class InboundMessage(msgspec.Struct, frozen=True, kw_only=True):
     conversation's ordinal, given by the gateway when it accepts the message. ``kind`` is
     ``"message"`` for what a person sent, ``"conversation_start"`` for the event a channel
     enqueues when a conversation opens before the person writes (the browser chat does,
-    for a new session): no NLU runs on it, and the bot may greet first.
+    for a new session): no NLU runs on it, and the bot may greet first. ``"feedback"`` is
+    a person's rating of a bot reply (thumbs, or a 1–5 satisfaction answer; ``control``:
+    ``workers.feedback``): recorded with the reply it is about, never parsed as a message.
     """
 
     channel: str
@@ -48,7 +50,7 @@ class InboundMessage(msgspec.Struct, frozen=True, kw_only=True):
     received_at: float = 0.0
     raw: dict[str, Any] = msgspec.field(default_factory=dict)
     kind: Literal["message", "conversation_start", "agent_message", "handoff_end",
-                  "handoff_resume"] = "message"
+                  "handoff_resume", "feedback"] = "message"
     control: dict[str, Any] = msgspec.field(default_factory=dict)
 
     @property

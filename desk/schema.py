@@ -34,8 +34,9 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-__all__ = ["ApiTokenRow", "AuditEntryRow", "AuthorKind", "Base", "HandoffMessageRow",
-           "HandoffRow", "HandoffStatus", "NoteRow", "Role", "TeamRow", "UserRow",
+__all__ = ["ApiTokenRow", "ArchivedMessageRow", "AuditEntryRow", "AuthorKind", "Base",
+           "ConversationRow", "FeedbackRow", "HandoffMessageRow", "HandoffRow", "HandoffStatus",
+           "NoteRow", "Outcome", "ReviewLabelRow", "Role", "TeamRow", "TurnRow", "UserRow",
            "UserTeamRow", "UtcDateTime", "utcnow"]
 
 # Lengths: ids are uuid4 hex (32); emails at most 254 (RFC 5321 path limit); conversation
@@ -69,6 +70,17 @@ class HandoffStatus(StrEnum):
     CLOSED = "closed"
     WITHDRAWN = "withdrawn"
     TIMED_OUT = "timed_out"
+
+
+class Outcome(StrEnum):
+    """How a conversation went, as of its last archived turn (README "Analytics"):
+    ``handed_off`` once any turn asked for a person; otherwise ``abandoned`` while its last
+    turn left the person in a fallback or an unfinished form, else ``resolved`` (contained
+    by the bot)."""
+
+    RESOLVED = "resolved"
+    HANDED_OFF = "handed_off"
+    ABANDONED = "abandoned"
 
 
 class AuthorKind(StrEnum):
@@ -241,3 +253,130 @@ class AuditEntryRow(Base):
     handoff_id: Mapped[str | None] = mapped_column(String(ID))
     detail: Mapped[dict[str, Any]] = mapped_column(_JSON, default=dict)
     ip: Mapped[str | None] = mapped_column(String(45))  # an IPv6 address in text at most
+
+
+class ConversationRow(Base):
+    """A conversation's archive summary, updated by each archived turn (exactly once per
+    turn: ``desk.archive_store`` updates it only for turns it inserted)."""
+
+    __tablename__ = "conversations"
+    __table_args__ = (
+        _check_in("outcome", Outcome),
+        Index("ix_conversations_first_at_channel", "first_at", "channel"),
+    )
+
+    id: Mapped[str] = mapped_column(String(CONVERSATION), primary_key=True)
+    channel: Mapped[str] = mapped_column(String(32))
+    user_id: Mapped[str] = mapped_column(String(PLATFORM_USER), index=True)
+    first_at: Mapped[datetime]
+    last_at: Mapped[datetime]
+    user_messages: Mapped[int] = mapped_column(Integer, default=0)
+    bot_messages: Mapped[int] = mapped_column(Integer, default=0)
+    agent_messages: Mapped[int] = mapped_column(Integer, default=0)
+    fallbacks: Mapped[int] = mapped_column(Integer, default=0)
+    handed_off: Mapped[bool] = mapped_column(Boolean, default=False)
+    outcome: Mapped[str] = mapped_column(String(16), default=Outcome.RESOLVED.value)
+    last_sequence: Mapped[int] = mapped_column(BigInteger, default=0)
+    model: Mapped[str] = mapped_column(String(64), default="")  # of the last parsed turn
+
+
+class TurnRow(Base):
+    """One archived turn: the person's message (or the desk's entry) and what the bot made
+    of it. ``(conversation_id, sequence)`` is the turn record's identity, so storing a
+    record again changes nothing. ``user_message``: the turn is a message a person sent
+    (not a conversation start, a desk entry or feedback); ``fallback``: the turn reached a
+    fallback stage or the NLU fell back; ``record``: the whole turn record as the worker
+    wrote it (``workers.turn_record``)."""
+
+    __tablename__ = "turns"
+    __table_args__ = (
+        Index("ix_turns_at_channel", "at", "channel"),
+        Index("ix_turns_intent_at", "intent", "at"),
+    )
+
+    conversation_id: Mapped[str] = mapped_column(
+        ForeignKey("conversations.id", ondelete="CASCADE"), primary_key=True)
+    sequence: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    channel: Mapped[str] = mapped_column(String(32))
+    kind: Mapped[str] = mapped_column(String(32))
+    user_message: Mapped[bool] = mapped_column(Boolean, default=False)
+    message_id: Mapped[str] = mapped_column(String(MESSAGE_ID), default="")
+    at: Mapped[datetime]  # received by the gateway
+    text: Mapped[str] = mapped_column(Text, default="")
+    payload: Mapped[str | None] = mapped_column(Text)
+    intent: Mapped[str | None] = mapped_column(String(128))
+    confidence: Mapped[float | None]
+    fallback: Mapped[bool] = mapped_column(Boolean, default=False)
+    fallback_reason: Mapped[str | None] = mapped_column(String(64))
+    out_of_scope: Mapped[bool] = mapped_column(Boolean, default=False)
+    handoff_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+    active_form: Mapped[str | None] = mapped_column(String(128))
+    requested_slot: Mapped[str | None] = mapped_column(String(128))
+    latency_ms: Mapped[float | None]
+    model: Mapped[str] = mapped_column(String(64), default="")
+    record: Mapped[dict[str, Any]] = mapped_column(_JSON)
+
+
+class ArchivedMessageRow(Base):
+    """A message the bot or an agent sent in a turn (``position``: its index among the
+    turn's replies); the person's own message is the turn's ``text``."""
+
+    __tablename__ = "messages"
+    __table_args__ = (
+        _check_in("author_kind", AuthorKind),
+        Index("ix_messages_at", "at"),
+    )
+
+    conversation_id: Mapped[str] = mapped_column(
+        ForeignKey("conversations.id", ondelete="CASCADE"), primary_key=True)
+    sequence: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    position: Mapped[int] = mapped_column(Integer, primary_key=True)
+    author_kind: Mapped[str] = mapped_column(String(8))
+    author_name: Mapped[str] = mapped_column(String(200), default="")
+    text: Mapped[str] = mapped_column(Text, default="")
+    buttons: Mapped[list[Any]] = mapped_column(_JSON, default=list)
+    at: Mapped[datetime]
+
+
+class FeedbackRow(Base):
+    """A person's rating: ``kind`` ``thumbs`` (``value`` 1 up, 0 down) about one bot reply,
+    or ``csat`` (``value`` 1–5) about a handoff or the conversation. Keyed by the turn that
+    carried it, so a redelivered rating is stored once; ``about_sequence``/``about_position``
+    name the reply it is about (none for a conversation's CSAT)."""
+
+    __tablename__ = "feedback"
+    __table_args__ = (
+        CheckConstraint("kind IN ('thumbs', 'csat')", name="kind"),
+        Index("ix_feedback_at_kind", "at", "kind"),
+    )
+
+    conversation_id: Mapped[str] = mapped_column(
+        ForeignKey("conversations.id", ondelete="CASCADE"), primary_key=True)
+    sequence: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(8))
+    value: Mapped[int] = mapped_column(Integer)
+    comment: Mapped[str] = mapped_column(Text, default="")
+    about_sequence: Mapped[int | None] = mapped_column(BigInteger)
+    about_position: Mapped[int | None] = mapped_column(Integer)
+    channel: Mapped[str] = mapped_column(String(32))
+    at: Mapped[datetime]
+
+
+class ReviewLabelRow(Base):
+    """A reviewer's verdict on one archived user message: ``correct`` (the bot was right),
+    or the right ``intent`` (existing or new) with the ``entities`` marked in ``text``."""
+
+    __tablename__ = "review_labels"
+    __table_args__ = (
+        CheckConstraint("verdict IN ('correct', 'relabel')", name="verdict"),
+        Index("ix_review_labels_at", "at"),
+    )
+
+    conversation_id: Mapped[str] = mapped_column(String(CONVERSATION), primary_key=True)
+    sequence: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    verdict: Mapped[str] = mapped_column(String(8))
+    text: Mapped[str] = mapped_column(Text)
+    intent: Mapped[str] = mapped_column(String(128))
+    entities: Mapped[list[Any]] = mapped_column(_JSON, default=list)
+    reviewer_id: Mapped[str | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    at: Mapped[datetime] = mapped_column(default=utcnow)

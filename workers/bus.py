@@ -22,6 +22,7 @@ import uuid
 from typing import Any
 
 __all__ = [
+    "ARCHIVE_STREAM",
     "DEAD_LETTER_STREAM",
     "DESK_EVENTS_STREAM",
     "DESK_TEAMS_KEY",
@@ -49,6 +50,7 @@ INBOUND_DEAD_STREAM = "parley:inbound:dead"     # messages no turn could serve, 
 UNSERVED_KEY = "parley:unserved"  # zset: conversation → when it last made progress (ms)
 HEARTBEAT_KEY = "parley:workers:heartbeat"  # set by workers with a short expiry
 DESK_EVENTS_STREAM = "parley:desk:events"   # handoff and desk events (desk/events.py)
+ARCHIVE_STREAM = "parley:archive"  # one record per turn (workers.turn_record), for the archiver
 DESK_TEAMS_KEY = "parley:desk:teams"        # hash: team → its desk.yml settings (JSON)
 
 

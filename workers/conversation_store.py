@@ -8,7 +8,8 @@ The commit of inbox entry N, under the conversation's lease (``workers.ordering`
 Lua script: write the new tracker, append the turn's events to the history, set
 ``served`` to N, add the turn's replies to the outbound stream — each numbered (``outseq``,
 with its ``conversation`` beside the message) and noted in the conversation's ``outq``,
-which is how the dispatchers deliver them in order — delete the entry from the inbox, and
+which is how the dispatchers deliver them in order — append the turn's archive record to
+``parley:archive`` (``workers.turn_record``; bounded), delete the entry from the inbox, and
 then either let the lease go (nothing left: ``queued`` cleared, off ``parley:unserved``),
 hand the lease back and queue a new serve
 task (``yield_turn``: a long backlog must not hold a worker while other conversations
@@ -43,6 +44,7 @@ from brain.dialogue.handoff import Ownership
 from brain.dialogue.tracker import Tracker
 from channels.models import OutboundMessage
 from workers.bus import (
+    ARCHIVE_STREAM,
     DESK_EVENTS_STREAM,
     INBOUND_DEAD_STREAM,
     INBOUND_QUEUE,
@@ -57,7 +59,7 @@ __all__ = ["HISTORY_MAX", "TRACKER_KEEP", "Commit", "ConversationStore", "Step"]
 
 TRACKER_KEEP = 60
 HISTORY_MAX = 10_000
-_FIRST_VARIADIC = 16  # ARGV index of the first event
+_FIRST_VARIADIC = 18  # ARGV index of the first event
 
 _COMMIT = """
 if redis.call('GET', KEYS[3]) ~= ARGV[2] then return {'lease_lost'} end
@@ -93,7 +95,7 @@ end
 if ARGV[3] ~= '' then redis.call('SET', KEYS[2], ARGV[3]) end
 redis.call('SET', KEYS[1], n)
 local events = tonumber(ARGV[4])
-local first = 16
+local first = 18
 for i = first, first + events - 1 do redis.call('RPUSH', KEYS[4], ARGV[i]) end
 if events > 0 then redis.call('LTRIM', KEYS[4], -tonumber(ARGV[5]), -1) end
 for i = first + events, first + events + tonumber(ARGV[13]) - 1 do
@@ -101,6 +103,10 @@ for i = first + events, first + events + tonumber(ARGV[13]) - 1 do
   local id = redis.call('XADD', KEYS[5], 'MAXLEN', '~', 1000000, '*', 'message', ARGV[i],
                         'outseq', k, 'conversation', ARGV[7])
   redis.call('ZADD', KEYS[10], k, id)
+end
+if ARGV[16] ~= '' then
+  redis.call('XADD', KEYS[17], 'MAXLEN', '~', ARGV[17], '*', 'record', ARGV[16],
+             'conversation', ARGV[7], 'sequence', n)
 end
 if ARGV[11] ~= '' then
   redis.call('XADD', KEYS[14], 'MAXLEN', '~', 100000, '*', 'conversation_id', ARGV[7],
@@ -179,8 +185,9 @@ class DeskOps:
 
 
 class ConversationStore:
-    def __init__(self, client: redis.Redis) -> None:
+    def __init__(self, client: redis.Redis, *, archive_max: int = 1_000_000) -> None:
         self._redis = client
+        self._archive_max = archive_max  # records the archive stream keeps unstored, at most
         self._commit = client.register_script(_COMMIT)
 
     @staticmethod
@@ -209,12 +216,13 @@ class ConversationStore:
                owner: str, lease_ms: int, now_ms: int, loaded_count: int = 0,
                outbound: Sequence[OutboundMessage] = (), yield_turn: bool = False,
                dead_reason: str = "", dead_message: bytes = b"", epoch: int = 0,
-               desk: DeskOps | None = None) -> Step:
+               desk: DeskOps | None = None, record: str = "") -> Step:
         """End the turn of entry ``sequence`` (module doc). ``loaded_count``:
         ``tracker.event_count`` when the turn began; the events after it are this turn's.
         ``tracker`` ``None`` (with ``dead_reason``): the state stays as it is. ``epoch``:
         the owner's epoch the turn began under (another one: ``CONFLICT``, nothing
-        written); ``desk``: what the turn does to the owner and the desk."""
+        written); ``desk``: what the turn does to the owner and the desk; ``record``: the
+        turn's archive record (``workers.turn_record``), appended to ``parley:archive``."""
         cid = conversation_id
         keys = [conversation_key(cid, "served"), self.tracker_key(cid),
                 conversation_key(cid, "lease"), conversation_key(cid, "events"),
@@ -222,13 +230,13 @@ class ConversationStore:
                 conversation_key(cid, "queued"), conversation_key(cid, "outseq"),
                 conversation_key(cid, "outq"), UNSERVED_KEY, INBOUND_QUEUE,
                 conversation_key(cid, "attempts"), INBOUND_DEAD_STREAM,
-                conversation_key(cid, "owner"), DESK_EVENTS_STREAM]
+                conversation_key(cid, "owner"), DESK_EVENTS_STREAM, ARCHIVE_STREAM]
         new_events = tracker.events_since(loaded_count) if tracker is not None else []
         args: list[bytes | str | int] = [
             sequence, owner, tracker.to_json(keep=TRACKER_KEEP) if tracker is not None else "",
             len(new_events), HISTORY_MAX, now_ms, cid, lease_ms, "1" if yield_turn else "0",
             serve_message(cid), dead_reason, dead_message, len(outbound), epoch,
-            desk.to_json() if desk is not None else "",
+            desk.to_json() if desk is not None else "", record, self._archive_max,
             *(json.dumps(e.to_dict(), ensure_ascii=False, sort_keys=True) for e in new_events),
             *(msgspec.json.encode(m) for m in outbound)]
         assert len(args) == _FIRST_VARIADIC - 1 + len(new_events) + len(outbound)

@@ -56,7 +56,8 @@ def runtime() -> WorkerRuntime:
     _publish_to_desk(desk, bot)
     _start_heartbeat(client)
     leases = LeaseRenewer(client, int(settings.lease_seconds * 1000))
-    return WorkerRuntime(settings, client, ConversationStore(client), leases, bot, desk)
+    store = ConversationStore(client, archive_max=settings.archive_max)
+    return WorkerRuntime(settings, client, store, leases, bot, desk)
 
 
 def _publish_to_desk(desk: RedisHandoffDesk, bot: Bot) -> None:

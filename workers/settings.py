@@ -23,7 +23,10 @@ class WorkerSettings:
     before the gateway's sweep asks for it again (measured by ``bench/chaos.py`` and
     ``bench/worker_recovery.py``). ``visibility_timeout``: how long kombu waits before it
     restores a task message a dead worker held; the message itself waits in the inbox
-    regardless, so this only bounds a redundant redelivery."""
+    regardless, so this only bounds a redundant redelivery. ``archive_max``: how many turn
+    records the archive stream keeps while no archiver stores them (a database that is
+    down): beyond it the oldest are trimmed, which the archiver's lag alert warns of long
+    before."""
 
     redis_url: str
     bot_dir: Path
@@ -31,6 +34,7 @@ class WorkerSettings:
     lease_seconds: float = 6.0
     visibility_timeout: float = 30.0
     prefetch_multiplier: int = 1
+    archive_max: int = 1_000_000
 
     def __repr__(self) -> str:
         parsed = urlparse(self.redis_url)
@@ -54,7 +58,8 @@ class WorkerSettings:
         return cls(redis_url=url, bot_dir=bot_dir, model_path=Path(model) if model else None,
                    lease_seconds=_seconds(env, "PARLEY_LEASE_SECONDS", 6.0),
                    visibility_timeout=_seconds(env, "PARLEY_VISIBILITY_TIMEOUT", 30.0),
-                   prefetch_multiplier=_count(env, "PARLEY_WORKER_PREFETCH", 1))
+                   prefetch_multiplier=_count(env, "PARLEY_WORKER_PREFETCH", 1),
+                   archive_max=_archive_max(env))
 
 
 def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
@@ -76,4 +81,14 @@ def _count(env: Mapping[str, str], name: str, default: int) -> int:
         return default
     if not raw.strip().isdigit() or not 1 <= int(raw) <= 64:
         raise WorkerSettingsError(f"{name} must be a whole number from 1 to 64, got {raw!r}")
+    return int(raw)
+
+
+def _archive_max(env: Mapping[str, str]) -> int:
+    raw = env.get("PARLEY_ARCHIVE_STREAM_MAX")
+    if raw is None:
+        return 1_000_000
+    if not raw.strip().isdigit() or not 1000 <= int(raw) <= 100_000_000:
+        raise WorkerSettingsError("PARLEY_ARCHIVE_STREAM_MAX must be a whole number of turn "
+                                  f"records from 1000 to 100000000, got {raw!r}")
     return int(raw)

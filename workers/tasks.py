@@ -53,6 +53,7 @@ from workers.conversation_store import Commit, Step
 from workers.handoff_desk import TurnFacts, desk_ops
 from workers.ordering import BATCH, MAX_ATTEMPTS, ConversationLease, Entry
 from workers.runtime import WorkerRuntime, runtime
+from workers.turn_record import turn_record
 
 __all__ = ["BATCH", "MAX_ATTEMPTS", "serve", "serve_conversation"]
 
@@ -148,8 +149,11 @@ def _serve_entry(rt: WorkerRuntime, lease: ConversationLease, tracker: Tracker,
     now = time.time()
     ops = desk_ops(rt.desk, tracker, TurnFacts(message, owner, result.handoff, now))
     epoch = owner.epoch + 1 if ops is not None and ops.change else owner.epoch
-    step = commit(tracker, now_ms=int(now * 1000), loaded_count=loaded,
-                  outbound=_outbound(message, result, epoch), desk=ops)
+    outbound = _outbound(message, result, epoch)
+    record = turn_record(message, tracker, tracker.events_since(loaded), outbound,
+                         model=rt.bot.nlu.version, queued_at=now)
+    step = commit(tracker, now_ms=int(now * 1000), loaded_count=loaded, outbound=outbound,
+                  desk=ops, record=record)
     if live and not result.messages:
         _publish(rt, cid, typing_frame(False))
     return step

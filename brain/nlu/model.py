@@ -56,6 +56,12 @@ class NluModel:
             warm_up(self.config.timezone)  # dateparser's first call costs ~80 ms: pay it here
 
     @property
+    def version(self) -> str:
+        """The id the archive names this model by (``brain.nlu.model_store.model_id``);
+        empty for a model never saved."""
+        return str(self.meta.get("model_id") or "")
+
+    @property
     def intents(self) -> list[str]:
         classifier = cast(IntentClassifier, self.nlp.get_pipe("parley_intent_classifier"))
         return classifier.labels

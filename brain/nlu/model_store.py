@@ -28,7 +28,8 @@ from brain.errors import ModelError, ModelVersionError
 from brain.nlu.config import NluConfig
 from brain.nlu.model import NluModel
 
-__all__ = ["MODEL_FORMAT", "find_model", "library_versions", "load_model", "save_model"]
+__all__ = ["MODEL_FORMAT", "find_model", "library_versions", "load_model", "model_id",
+           "save_model"]
 
 MODEL_FORMAT = 1
 _PINNED = ("spacy", "scikit-learn")  # pickled/serialised state depends on their minor version
@@ -73,8 +74,17 @@ def _write_folder(model: NluModel, folder: Path) -> None:
         "synonyms": dict(sorted(model.synonyms.items())),
     })
     meta.setdefault("created_at", datetime.now(UTC).isoformat(timespec="seconds"))
+    meta.setdefault("model_id", model_id(meta))
     (folder / "meta.json").write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n",
                                       encoding="utf-8")
+
+
+def model_id(meta: dict[str, Any]) -> str:
+    """A model's version as the archive records it: when it was made and what it was
+    trained on (``20261202T101500-3f2a9c1e``), stable for a model written before ids were."""
+    created = str(meta.get("created_at") or "unknown")
+    stamp = created.replace("-", "").replace(":", "").split("+")[0].split(".")[0]
+    return f"{stamp}-{str(meta.get('data_fingerprint') or '')[:8]}".rstrip("-")
 
 
 def find_model(path: Path) -> Path:
@@ -120,6 +130,7 @@ def _load_folder(folder: Path, *, shown: Path) -> NluModel:
     except (OSError, ValueError, KeyError) as exc:
         raise ModelError(f"cannot load the pipeline of {shown}: {exc}") from exc
     config = NluConfig.from_dict(meta.get("config", {}))
+    meta.setdefault("model_id", model_id(meta))
     return NluModel(nlp=nlp, config=config, synonyms=meta.get("synonyms", {}), meta=meta)
 
 

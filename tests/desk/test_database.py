@@ -31,7 +31,7 @@ from desk.schema import AuditEntryRow, Base
 from tests.desk.conftest import Run
 
 TABLES = {"users", "teams", "user_teams", "api_tokens", "handoffs", "handoff_messages", "notes",
-          "audit_log"}
+          "audit_log", "conversations", "turns", "messages", "feedback", "review_labels"}
 
 
 @pytest.mark.parametrize(("raw", "expected"), [
