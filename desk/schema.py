@@ -73,10 +73,10 @@ class HandoffStatus(StrEnum):
 
 
 class Outcome(StrEnum):
-    """How a conversation went, as of its last archived turn (README "Analytics"):
-    ``handed_off`` once any turn asked for a person; otherwise ``abandoned`` while its last
-    turn left the person in a fallback or an unfinished form, else ``resolved`` (contained
-    by the bot)."""
+    """How a conversation went, as of its last archived user message (README "Analytics"):
+    ``handed_off`` once any turn asked for a person; otherwise ``abandoned`` while the turn
+    of the person's last message left them in a fallback or an unfinished form, else
+    ``resolved`` (contained by the bot). Ratings and desk entries after it change nothing."""
 
     RESOLVED = "resolved"
     HANDED_OFF = "handed_off"
@@ -277,6 +277,8 @@ class ConversationRow(Base):
     handed_off: Mapped[bool] = mapped_column(Boolean, default=False)
     outcome: Mapped[str] = mapped_column(String(16), default=Outcome.RESOLVED.value)
     last_sequence: Mapped[int] = mapped_column(BigInteger, default=0)
+    # the person's message whose turn decided ``outcome`` (ratings and desk entries don't)
+    outcome_sequence: Mapped[int] = mapped_column(BigInteger, default=0)
     model: Mapped[str] = mapped_column(String(64), default="")  # of the last parsed turn
 
 
@@ -285,8 +287,8 @@ class TurnRow(Base):
     of it. ``(conversation_id, sequence)`` is the turn record's identity, so storing a
     record again changes nothing. ``user_message``: the turn is a message a person sent
     (not a conversation start, a desk entry or feedback); ``fallback``: the turn reached a
-    fallback stage or the NLU fell back; ``record``: the whole turn record as the worker
-    wrote it (``workers.turn_record``)."""
+    fallback stage (1 did-you-mean, 2 rephrase, 3 handoff); ``record``: the whole turn
+    record as the worker wrote it (``workers.turn_record``)."""
 
     __tablename__ = "turns"
     __table_args__ = (

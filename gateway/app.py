@@ -123,7 +123,7 @@ def _mount_desk(app: web.Application, settings: GatewaySettings) -> None:
         redis_url=settings.redis_url, database_url=url, registry=app[METRICS].registry,
         webhooks=settings.desk_webhooks,
         client_address=lambda r: client_address(r, settings.limits.trusted_proxies),
-        upgrade=settings.database_url is None)))
+        upgrade=settings.database_url is None, archiver=settings.desk_archiver)))
 
 
 def _all_or_nothing(app: web.Application) -> None:

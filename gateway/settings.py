@@ -51,6 +51,7 @@ class GatewaySettings:
     database_url: str | None = field(default=None, repr=False)
     bot_dir: Path | None = None
     desk_webhooks: WebhookSettings | None = None  # PARLEY_DESK_WEBHOOK_*
+    desk_archiver: bool = True  # PARLEY_ARCHIVER=off: this gateway stores no turn records
     # Messaging platforms: each is None unless its variables are set.
     slack: SlackSettings | None = None
     telegram: TelegramSettings | None = None
@@ -102,6 +103,16 @@ class GatewaySettings:
                    database_url=env.get("PARLEY_DATABASE_URL") or None,
                    bot_dir=Path(env["PARLEY_BOT_DIR"]) if env.get("PARLEY_BOT_DIR") else None,
                    desk_webhooks=WebhookSettings.from_env(env),
+                   desk_archiver=_on_off(env, "PARLEY_ARCHIVER"),
                    slack=SlackSettings.from_env(env),
                    telegram=TelegramSettings.from_env(env),
                    whatsapp=WhatsAppSettings.from_env(env))
+
+
+def _on_off(env: Mapping[str, str], name: str, default: bool = True) -> bool:
+    raw = env.get(name, "").strip().lower()
+    if not raw:
+        return default
+    if raw not in ("on", "off", "true", "false", "1", "0", "yes", "no"):
+        raise GatewaySettingsError(f"{name} must be on or off, got {env[name]!r}")
+    return raw in ("on", "true", "1", "yes")

@@ -35,6 +35,7 @@ def upgrade() -> None:
         sa.Column("handed_off", sa.Boolean(), nullable=False),
         sa.Column("outcome", sa.String(length=16), nullable=False),
         sa.Column("last_sequence", sa.BigInteger(), nullable=False),
+        sa.Column("outcome_sequence", sa.BigInteger(), nullable=False),
         sa.Column("model", sa.String(length=64), nullable=False),
         sa.CheckConstraint(
             "outcome IN ('resolved', 'handed_off', 'abandoned')",
