@@ -25,6 +25,7 @@ from brain.dialogue.handoff import BOT, HandoffDesk, Ownership
 from brain.dialogue.rules import load_rules
 from brain.dialogue.session import start_session_if_due
 from brain.dialogue.tracker import Tracker
+from brain.feedback_settings import FeedbackSettings, load_feedback_settings
 from brain.nlu import NluModel, ParseResult, load_model
 from brain.nlu.config import load_greet_on_start
 
@@ -55,9 +56,12 @@ def parse_payload(text: str) -> ParseResult | None:
 
 
 class Bot:
-    def __init__(self, nlu: NluModel, engine: DialogueEngine) -> None:
+    def __init__(self, nlu: NluModel, engine: DialogueEngine,
+                 feedback: FeedbackSettings | None = None) -> None:
         self.nlu = nlu
         self.engine = engine
+        # Where to ask users for feedback (``feedback.yml``; the workers ask).
+        self.feedback = feedback or FeedbackSettings()
 
     @classmethod
     def load(cls, bot_dir: Path, *, model_path: Path | None = None,
@@ -66,9 +70,12 @@ class Bot:
         """Load a bot folder; ``model_path`` defaults to the newest model in the folder.
         ``desk``: where handoffs go (the workers' Redis queues); without one a handoff
         is a queue of one that nobody watches (the shell, conversation tests)."""
-        engine = DialogueEngine(load_domain(bot_dir), load_rules(bot_dir), load_actions(bot_dir),
-                                clients, greet_on_start=load_greet_on_start(bot_dir), desk=desk)
-        return cls(load_model(model_path or bot_dir), engine)
+        domain, actions = load_domain(bot_dir), load_actions(bot_dir)
+        engine = DialogueEngine(domain, load_rules(bot_dir), actions, clients,
+                                greet_on_start=load_greet_on_start(bot_dir), desk=desk)
+        feedback = load_feedback_settings(bot_dir, names={
+            *domain.responses, *domain.actions, *actions})
+        return cls(load_model(model_path or bot_dir), engine, feedback)
 
     def new_tracker(self, conversation_id: str) -> Tracker:
         return Tracker(conversation_id, self.engine.domain.initial_slots())

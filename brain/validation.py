@@ -47,6 +47,7 @@ from brain.dialogue.handoff import HANDOFF_PLACEHOLDERS, HANDOFF_TEXTS
 from brain.dialogue.rules import Rule, load_rules
 from brain.dialogue.tracker import REQUESTED_SLOT
 from brain.errors import BotDataError, Problem
+from brain.feedback_settings import validate_feedback
 from brain.handoff import validate_desk
 from brain.nlu.config import load_nlu_config
 from brain.nlu.training_data import Example, TrainingData, load_training_data
@@ -107,9 +108,12 @@ def validate_bot(bot_dir: Path, *, require_domain: bool = True) -> ValidationRep
     actions = _loaded(load_actions, bot_dir, found)
     if loaded is None:
         found.errors.extend(validate_desk(bot_dir))
+        found.errors.extend(validate_feedback(bot_dir))
         return found.report()
     domain, source = loaded
     found.errors.extend(validate_desk(bot_dir, domain.intents, domain.slots))
+    found.errors.extend(validate_feedback(bot_dir, {*domain.responses, *domain.actions,
+                                                    *(actions or [])}))
     _check_rules(domain, rules, set(actions or []), found)
     _check_slots(domain, source, found)
     _check_forms(domain, source, found)

@@ -15,7 +15,7 @@ import yaml
 
 from brain.errors import BotDataError, Problem
 
-__all__ = ["YamlMap", "YamlSeq", "load_yaml_file"]
+__all__ = ["FileProblems", "YamlMap", "YamlSeq", "load_parley_file", "load_yaml_file"]
 
 
 class _Yaml12Loader(yaml.SafeLoader):  # type: ignore[misc]
@@ -68,6 +68,45 @@ def load_yaml_file(path: Path, *, display_path: str | None = None) -> Any:
     if node is None:
         return None
     return _convert(node, shown, _Yaml12Loader(""))
+
+
+class FileProblems:
+    """The problems of one file, collected while its parts are read (so that all of them
+    are reported at once, each with its line)."""
+
+    def __init__(self, shown: str) -> None:
+        self.shown = shown
+        self.problems: list[Problem] = []
+
+    def add(self, line: int | None, message: str) -> None:
+        self.problems.append(Problem(self.shown, line, message))
+
+    def unknown_keys(self, node: YamlMap, allowed: tuple[str, ...], what: str) -> None:
+        for key in node:
+            if key not in allowed:
+                self.add(node.line_of(key), f"unknown key '{key}' in {what} "
+                         f"(allowed: {', '.join(allowed)})")
+
+
+def load_parley_file(bot_dir: Path, filename: str, keys: str
+                     ) -> tuple[str, YamlMap | None] | None:
+    """One of Parley's own files in a bot folder (``desk.yml``, ``feedback.yml``): ``None``
+    when there is none, else (its path as shown in errors, its mapping or ``None`` when
+    empty). A ``.yaml`` twin, or a document that is not a mapping (of ``keys``, named in
+    the error), is a ``BotDataError``: a typo must not silently turn the file off."""
+    path = bot_dir / filename
+    if not path.exists():
+        misnamed = path.with_suffix(".yaml")
+        if misnamed.exists():
+            raise BotDataError([Problem(str(misnamed), None,
+                                        f"Parley reads {filename}; rename this file")])
+        return None
+    shown = str(path)
+    doc = load_yaml_file(path, display_path=shown)
+    if doc is not None and not isinstance(doc, YamlMap):
+        raise BotDataError([Problem(shown, getattr(doc, "line", 1),
+                                    f"{filename} must be a mapping ({keys})")])
+    return shown, doc
 
 
 def _convert(node: yaml.Node, shown: str, loader: _Yaml12Loader) -> Any:

@@ -6,12 +6,14 @@ the platform's raw payload read-only, and never hold clients or callbacks.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 
-__all__ = ["Attachment", "Button", "InboundMessage", "OutboundMessage", "decode_inbound",
-           "decode_outbound"]
+__all__ = ["COMMENT_LIMIT", "Attachment", "Button", "InboundMessage", "InvalidRating",
+           "OutboundMessage", "Rating", "decode_inbound", "decode_outbound", "rating_from"]
+
+COMMENT_LIMIT = 500  # characters of a rating's comment
 
 
 class Button(msgspec.Struct, frozen=True):
@@ -82,6 +84,59 @@ class OutboundMessage(msgspec.Struct, frozen=True, kw_only=True):
     author: Literal["bot", "agent"] = "bot"
     agent_name: str = ""
     epoch: int = 0
+
+
+class InvalidRating(ValueError):
+    """A rating (``Rating``) that is malformed or out of range; the text says which field."""
+
+
+class Rating(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """A person's rating of the bot: the ``control`` of an ``InboundMessage`` of kind
+    ``"feedback"``, as plain data (``to_control``), the same from every channel.
+
+    ``kind`` ``"thumbs"`` (``value`` 1 up, 0 down) is about one bot reply, named by
+    ``about_sequence`` (the inbox sequence of the turn that sent it) and ``about_position``
+    (its ``OutboundMessage.index``); ``"csat"`` (``value`` 1–5) is about a handoff or the
+    conversation, and may name the turn that asked. ``comment`` is optional free text.
+    """
+
+    kind: Literal["thumbs", "csat"]
+    value: int
+    comment: Annotated[str, msgspec.Meta(max_length=COMMENT_LIMIT)] = ""
+    about_sequence: Annotated[int, msgspec.Meta(ge=1, le=2**53)] | None = None
+    about_position: Annotated[int, msgspec.Meta(ge=0, le=10_000)] | None = None
+
+    def to_control(self) -> dict[str, Any]:
+        """``{"kind", "value", "comment", "about_sequence", "about_position"}``."""
+        return {"kind": self.kind, "value": self.value, "comment": self.comment,
+                "about_sequence": self.about_sequence, "about_position": self.about_position}
+
+
+_WHOLE = frozenset({"value", "about_sequence", "about_position"})
+
+
+def rating_from(data: Any) -> Rating:
+    """``data`` (decoded JSON: a dict) as a checked ``Rating``; ``InvalidRating`` naming
+    what is wrong otherwise. Thumbs take 0 or 1 and name the reply; CSAT takes 1 to 5."""
+    if isinstance(data, dict):  # JSON has one kind of number: 1.0 is the whole number 1
+        data = {key: int(value) if key in _WHOLE and isinstance(value, float)
+                and value.is_integer() and abs(value) <= 2**53 else value
+                for key, value in data.items()}
+    try:
+        rating = msgspec.convert(data, Rating)
+    except msgspec.ValidationError as exc:
+        raise InvalidRating(f"invalid feedback: {exc}") from exc
+    if rating.kind == "thumbs":
+        if rating.value not in (0, 1):
+            raise InvalidRating("invalid feedback: a thumbs 'value' is 1 (up) or 0 (down)")
+        if rating.about_sequence is None or rating.about_position is None:
+            raise InvalidRating("invalid feedback: a thumbs rating names the reply it is "
+                                "about ('about_sequence' and 'about_position')")
+    elif not 1 <= rating.value <= 5:
+        raise InvalidRating("invalid feedback: a csat 'value' is 1 to 5")
+    if rating.about_position is not None and rating.about_sequence is None:
+        raise InvalidRating("invalid feedback: 'about_position' needs 'about_sequence'")
+    return rating
 
 
 _inbound = msgspec.json.Decoder(InboundMessage)

@@ -33,7 +33,7 @@ from typing import Any
 from brain.dialogue.tracker import REQUESTED_SLOT
 from brain.errors import BotDataError, Problem
 from brain.handoff.hours import BusinessHours, read_business_hours
-from brain.yaml_source import YamlMap, YamlSeq, load_yaml_file
+from brain.yaml_source import FileProblems, YamlMap, YamlSeq, load_parley_file
 
 __all__ = ["CHANNELS", "DEFAULT_TEAM", "DESK_FILE", "DeskSettings", "Route", "TeamSettings",
            "load_desk_settings", "validate_desk"]
@@ -162,20 +162,12 @@ def load_desk_settings(bot_dir: Path, *, intents: Collection[str] | None = None,
                        slots: Collection[str] | None = None) -> DeskSettings:
     """Read ``BOTDIR/desk.yml`` (defaults when absent); raise ``BotDataError`` listing
     every problem. With ``intents``/``slots`` (the domain's), routes must use them."""
-    path = bot_dir / DESK_FILE
-    if not path.exists():
-        misnamed = bot_dir / "desk.yaml"
-        if misnamed.exists():
-            raise BotDataError([Problem(str(misnamed), None,
-                                        "Parley reads desk.yml; rename this file")])
+    found = load_parley_file(bot_dir, DESK_FILE, "default_team, teams, routes")
+    if found is None:
         return DeskSettings()
-    shown = str(path)
-    doc = load_yaml_file(path, display_path=shown)
+    shown, doc = found
     if doc is None:
         return DeskSettings(source=shown)
-    if not isinstance(doc, YamlMap):
-        raise BotDataError([Problem(shown, getattr(doc, "line", 1),
-                                    "desk.yml must be a mapping (default_team, teams, routes)")])
     reader = _Reader(shown, intents, slots)
     reader.unknown_keys(doc, _TOP_KEYS, "desk.yml")
     teams = reader.teams(doc)
@@ -197,24 +189,14 @@ def validate_desk(bot_dir: Path, intents: Collection[str] | None = None,
     return []
 
 
-class _Reader:
+class _Reader(FileProblems):
     """Collects the problems of one desk.yml while reading its parts."""
 
     def __init__(self, shown: str, intents: Collection[str] | None,
                  slots: Collection[str] | None) -> None:
-        self.shown = shown
+        super().__init__(shown)
         self.intents = None if intents is None else frozenset(intents)
         self.slots = None if slots is None else frozenset(slots) | {REQUESTED_SLOT}
-        self.problems: list[Problem] = []
-
-    def add(self, line: int | None, message: str) -> None:
-        self.problems.append(Problem(self.shown, line, message))
-
-    def unknown_keys(self, node: YamlMap, allowed: tuple[str, ...], what: str) -> None:
-        for key in node:
-            if key not in allowed:
-                self.add(node.line_of(key), f"unknown key '{key}' in {what} "
-                         f"(allowed: {', '.join(allowed)})")
 
     def teams(self, doc: YamlMap) -> dict[str, TeamSettings]:
         if "teams" not in doc:

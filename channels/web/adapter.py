@@ -2,7 +2,9 @@
 its callback URL (server to server; the browser chat is ``channels.web.chat``).
 
 Inbound: ``POST /channels/web/messages`` with JSON ``{"conversation_id", "user_id",
-"message_id", "text"}`` (or ``"payload"`` for a pressed button instead of ``text``),
+"message_id", "text"}`` (or ``"payload"`` for a pressed button instead of ``text``, or
+``"feedback"``: a person's rating, ``channels.models.Rating``, enqueued as an entry of kind
+``feedback`` that no NLU parses; the site's ``message_id`` is its dedupe key),
 authenticated by ``X-Parley-Signature: v1=<hex HMAC-SHA256(secret, "<timestamp>.<body>")>``
 and ``X-Parley-Timestamp`` within the replay window, or by ``Authorization: Bearer``.
 What the headers alone can settle is settled before the body is read (``verify_headers``):
@@ -26,8 +28,8 @@ import aiohttp
 import msgspec
 
 from channels.errors import BadRequest, PermanentSendError, TransientSendError, Unauthorized
-from channels.identifiers import MAX_ID_LENGTH, is_valid_id
-from channels.models import InboundMessage, OutboundMessage
+from channels.identifiers import MAX_ID_LENGTH, is_valid_id, without_lone_surrogates
+from channels.models import InboundMessage, InvalidRating, OutboundMessage, rating_from
 
 __all__ = ["WebAdapter", "delivery_id", "sign", "verify_signature", "verify_signed_headers"]
 
@@ -46,6 +48,7 @@ class _WebMessage(msgspec.Struct, forbid_unknown_fields=True):
     message_id: str
     text: str | None = None
     payload: str | None = None
+    feedback: Any = None
 
 
 _decoder = msgspec.json.Decoder(_WebMessage)
@@ -128,16 +131,32 @@ class WebAdapter:
             raise BadRequest("the body is not valid JSON") from exc
         except RecursionError as exc:
             raise BadRequest("the body is nested too deeply") from exc
-        if (data.text is None) == (data.payload is None):
-            raise BadRequest("give exactly one of 'text' and 'payload'")
+        given = [name for name in ("text", "payload", "feedback")
+                 if getattr(data, name) is not None]
+        if len(given) != 1:
+            raise BadRequest("give exactly one of 'text', 'payload' and 'feedback'")
         for name in ("conversation_id", "user_id", "message_id"):
             if not is_valid_id(getattr(data, name)):
                 raise BadRequest(f"'{name}' must be 1 to {MAX_ID_LENGTH} printable ASCII "
                                  "characters without spaces")
+        if data.feedback is not None:
+            return [self._rating(data)]
         return [InboundMessage(channel=self.name, account=self._account,
                                chat=data.conversation_id, user_id=data.user_id,
                                message_id=data.message_id, text=data.text or "",
                                payload=data.payload, received_at=self._now())]
+
+    def _rating(self, data: _WebMessage) -> InboundMessage:
+        try:
+            rating = rating_from(data.feedback)
+        except InvalidRating as exc:
+            raise BadRequest(str(exc)) from exc
+        control = {**rating.to_control(),
+                   "comment": without_lone_surrogates(rating.comment).strip()}
+        return InboundMessage(channel=self.name, account=self._account,
+                              chat=data.conversation_id, user_id=data.user_id,
+                              message_id=data.message_id, kind="feedback", control=control,
+                              received_at=self._now())
 
     def render(self, message: OutboundMessage) -> bytes:
         chat = message.conversation_id.split(":", 2)[-1]

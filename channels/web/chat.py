@@ -1,36 +1,47 @@
 """The browser chat protocol (``/widget.js`` ↔ gateway): frames in, frames out.
 
-Client frames: ``hello`` (session token, last sequence seen) and ``message`` (a client
-message id, then ``text`` or a button's ``payload``). Server frames: ``welcome``, ``ack``,
-``user`` (a message the person sent, from this tab or another), ``reply`` (a bot or agent
-message), ``typing`` (published by the workers, see ``workers.bus``) and ``error``.
-``user`` and ``reply`` frames share one numbering per conversation (``seq``, from 1) and
-both stay in the outbox, so the conversation can be redrawn after a reload, and resumed
-from the last ``seq`` seen. The transports (WebSocket, long-poll) and the outbox live in
-the gateway; this module only checks and builds frames, so both transports speak the
-same language.
+Client frames: ``hello`` (session token, last sequence seen), ``message`` (a client
+message id, then ``text`` or a button's ``payload``) and ``feedback`` (a client id and a
+``feedback`` rating of one bot reply: ``channels.models.Rating``). Server frames:
+``welcome``, ``ack``, ``user`` (a message the person sent, from this tab or another),
+``reply`` (a bot or agent message; ``turn`` and ``index`` name it for a rating), ``rated``
+(a rating the person gave, from this tab or another), ``typing`` (published by the
+workers, see ``workers.bus``) and ``error``. ``user``, ``reply`` and ``rated`` frames share
+one numbering per conversation (``seq``, from 1) and stay in the outbox, so the
+conversation can be redrawn after a reload, and resumed from the last ``seq`` seen. The
+transports (WebSocket, long-poll) and the outbox live in the gateway; this module only
+checks and builds frames, so both transports speak the same language.
 
 A browser's conversation is ``webchat:browser:<session id>``; the dedupe key of its
 messages is scoped to the session (``<session id>:<client id>``), so one browser cannot
-shadow another's message ids. The conversation-start event of a new session has the bare
-session id as its message id, which no client message can have.
+shadow another's message ids. A rating's dedupe key is the reply it rates
+(``<session id>:rating:<kind>:<turn>:<index>``): one rating per reply, whatever the
+client id, so a resend or a second tab's rating of the same reply is stored once. The
+conversation-start event of a new session has the bare session id as its message id,
+which no client message can have.
 """
 
 from __future__ import annotations
 
 import time
-from typing import Annotated, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 import msgspec
 
 from channels.errors import BadRequest
 from channels.identifiers import is_valid_id, without_lone_surrogates
-from channels.models import InboundMessage, OutboundMessage
+from channels.models import (
+    InboundMessage,
+    InvalidRating,
+    OutboundMessage,
+    Rating,
+    rating_from,
+)
 
-__all__ = ["CHANNEL", "Hello", "MessageFrame", "conversation_of",
-           "conversation_start", "decode_hello", "decode_message", "decode_poll",
-           "decode_send", "decode_session", "frame_sequence", "inbound", "reply_frame_parts",
-           "user_frame_parts"]
+__all__ = ["CHANNEL", "FeedbackFrame", "Hello", "MessageFrame", "conversation_of",
+           "conversation_start", "decode_frame", "decode_hello", "decode_message",
+           "decode_poll", "decode_send", "decode_session", "frame_sequence", "inbound",
+           "inbound_rating", "rated_frame_parts", "reply_frame_parts", "user_frame_parts"]
 
 CHANNEL = "webchat"
 ACCOUNT = "browser"
@@ -58,12 +69,25 @@ class MessageFrame(msgspec.Struct, tag="message", forbid_unknown_fields=True):
     title: str | None = None
 
 
+class _FeedbackFrame(msgspec.Struct, tag="feedback", forbid_unknown_fields=True):
+    id: str
+    feedback: Any
+
+
+class FeedbackFrame(msgspec.Struct, frozen=True):
+    """A checked ``feedback`` frame: the client's id and the rating."""
+
+    id: str
+    rating: Rating
+
+
 class _SendBody(msgspec.Struct, forbid_unknown_fields=True):
     token: str
     id: str
     text: str | None = None
     payload: str | None = None
     title: str | None = None
+    feedback: Any = None
 
 
 class _SessionBody(msgspec.Struct, forbid_unknown_fields=True):
@@ -77,6 +101,7 @@ class _PollBody(msgspec.Struct, forbid_unknown_fields=True):
 
 _hello = msgspec.json.Decoder(_HelloFrame)
 _frame = msgspec.json.Decoder(MessageFrame)
+_client_frame = msgspec.json.Decoder(MessageFrame | _FeedbackFrame)
 _send = msgspec.json.Decoder(_SendBody)
 _poll = msgspec.json.Decoder(_PollBody)
 _session = msgspec.json.Decoder(_SessionBody)
@@ -103,11 +128,35 @@ def decode_message(raw: str | bytes) -> MessageFrame:
     return _checked(_decoded(_frame, raw, "invalid message frame"))
 
 
-def decode_send(raw: bytes) -> tuple[str, MessageFrame]:
-    """The long-poll transport's ``POST /channels/web/send`` body: (token, message)."""
+def decode_frame(raw: str | bytes) -> MessageFrame | FeedbackFrame:
+    """A client frame after the hello: a message or a rating."""
+    frame = _decoded(_client_frame, raw, "invalid frame")
+    if isinstance(frame, _FeedbackFrame):
+        return _checked_rating(frame.id, frame.feedback)
+    return _checked(frame)
+
+
+def decode_send(raw: bytes) -> tuple[str, MessageFrame | FeedbackFrame]:
+    """The long-poll transport's ``POST /channels/web/send`` body: (token, message), the
+    message being ``text``, ``payload`` or ``feedback`` (a rating)."""
     body = _decoded(_send, raw, "invalid message")
+    if body.feedback is not None:
+        if body.text is not None or body.payload is not None or body.title is not None:
+            raise BadRequest("a rating has 'feedback' alone (no text, payload or title)")
+        return body.token, _checked_rating(body.id, body.feedback)
     return body.token, _checked(MessageFrame(id=body.id, text=body.text,
                                              payload=body.payload, title=body.title))
+
+
+def _checked_rating(frame_id: str, data: Any) -> FeedbackFrame:
+    if not 1 <= len(frame_id) <= 100 or not is_valid_id(frame_id):
+        raise BadRequest("'id' must be 1 to 100 printable ASCII characters without spaces")
+    try:
+        rating = rating_from(data)
+    except InvalidRating as exc:
+        raise BadRequest(str(exc)) from exc
+    comment = without_lone_surrogates(rating.comment).strip()
+    return FeedbackFrame(frame_id, msgspec.structs.replace(rating, comment=comment))
 
 
 def decode_session(raw: bytes) -> str | None:
@@ -154,6 +203,17 @@ def inbound(session_id: str, frame: MessageFrame, *, now: float | None = None
                           received_at=time.time() if now is None else now)
 
 
+def inbound_rating(session_id: str, frame: FeedbackFrame, *, now: float | None = None
+                   ) -> InboundMessage:
+    """The inbox entry of a rating (kind ``feedback``), keyed by the reply it rates."""
+    rating = frame.rating
+    key = f"{rating.kind}:{rating.about_sequence or 0}:{rating.about_position or 0}"
+    return InboundMessage(channel=CHANNEL, account=ACCOUNT, chat=session_id,
+                          user_id=session_id, message_id=f"{session_id}:rating:{key}",
+                          kind="feedback", control=rating.to_control(),
+                          received_at=time.time() if now is None else now)
+
+
 def conversation_start(session_id: str, *, now: float | None = None) -> InboundMessage:
     """The event that opens a new session's conversation, so the bot may greet first.
 
@@ -188,6 +248,7 @@ class _Reply(msgspec.Struct):
     type: Literal["reply"]
     seq: int
     in_reply_to: str
+    turn: int    # with ``index``, what a rating names (``about_sequence``/``_position``)
     index: int
     text: str
     buttons: list[dict[str, str]]
@@ -204,10 +265,30 @@ def reply_frame_parts(message: OutboundMessage, *, at: float) -> tuple[bytes, by
     words (the conversation-start event has no client id)."""
     return _split(msgspec.json.encode(_Reply(
         type="reply", seq=_SEQ_MARKER, in_reply_to=message.in_reply_to.partition(":")[2],
-        index=message.index, text=message.text,
+        turn=message.sequence, index=message.index, text=message.text,
         buttons=[{"title": b.title, "payload": b.payload} for b in message.buttons],
         image=message.image, at=round(at, 3), author=message.author,
         name=message.agent_name if message.author == "agent" else "")))
+
+
+class _Rated(msgspec.Struct):
+    type: Literal["rated"]
+    seq: int
+    id: str
+    kind: str
+    value: int
+    turn: int | None
+    index: int | None
+    at: float
+
+
+def rated_frame_parts(frame: FeedbackFrame, *, at: float) -> tuple[bytes, bytes]:
+    """The ``rated`` frame of an accepted rating, split where its ``seq`` goes (as
+    ``user_frame_parts``): every tab, and the page after a reload, shows the choice."""
+    rating = frame.rating
+    return _split(msgspec.json.encode(_Rated(
+        type="rated", seq=_SEQ_MARKER, id=frame.id, kind=rating.kind, value=rating.value,
+        turn=rating.about_sequence, index=rating.about_position, at=round(at, 3))))
 
 
 def _split(frame: bytes) -> tuple[bytes, bytes]:

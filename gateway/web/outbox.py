@@ -25,7 +25,13 @@ from typing import Any, cast
 import redis.asyncio as aioredis
 
 from channels.models import InboundMessage, OutboundMessage
-from channels.web.chat import MessageFrame, reply_frame_parts, user_frame_parts
+from channels.web.chat import (
+    FeedbackFrame,
+    MessageFrame,
+    rated_frame_parts,
+    reply_frame_parts,
+    user_frame_parts,
+)
 from workers.bus import conversation_key, live_channel
 from workers.inbox import Echo
 
@@ -61,10 +67,13 @@ class WebchatOutbox:
         await self._append(keys=keys, args=[prefix, suffix, self._size, self._ttl,
                                             live_channel(cid)])
 
-    def echo_of(self, message: InboundMessage, frame: MessageFrame) -> Echo:
-        """The ``user`` frame of ``message`` for the ingress script to append with it."""
+    def echo_of(self, message: InboundMessage, frame: MessageFrame | FeedbackFrame) -> Echo:
+        """The ``user`` frame of ``message`` (the ``rated`` frame of a rating) for the
+        ingress script to append with it."""
         cid = message.conversation_id
-        prefix, suffix = user_frame_parts(frame, at=message.received_at or time.time())
+        at = message.received_at or time.time()
+        prefix, suffix = rated_frame_parts(frame, at=at) if isinstance(frame, FeedbackFrame) \
+            else user_frame_parts(frame, at=at)
         return Echo(counter=conversation_key(cid, "outbox_seq"),
                     stream=conversation_key(cid, "outbox"), channel=live_channel(cid),
                     prefix=prefix, suffix=suffix, size=self._size, ttl_seconds=self._ttl)

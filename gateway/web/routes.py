@@ -2,9 +2,10 @@
 sessions and two transports. The website is always served (the app builds its adapter,
 session signer, outbox and hub with Redis); there is nothing to configure to turn it on.
 
-- ``POST /channels/web/messages``: the site's server posts a user message (signature or
-  bearer token checked from the headers before the body is read → 401; parsed → 400;
-  ingress dedupes and enqueues → 202 with the message's status and sequence).
+- ``POST /channels/web/messages``: the site's server posts a user message, or a rating
+  (``feedback``; ``channels.web.adapter``) (signature or bearer token checked from the
+  headers before the body is read → 401; parsed → 400; ingress dedupes and enqueues →
+  202 with the message's status and sequence).
 - ``GET /`` and ``GET /widget.js``: the chat page and the embeddable widget (package files).
 - ``POST /channels/web/session``: a signed session token (the same conversation again
   when the browser's token is still valid). A new session's conversation is opened at
@@ -13,7 +14,10 @@ session signer, outbox and hub with Redis); there is nothing to configure to tur
 - ``GET /channels/web/ws``: the WebSocket. First frame ``hello`` (token, last ``seq``
   seen); then the frames missed meanwhile come from the outbox and live frames from the
   hub. Each accepted message is recorded in the outbox as a ``user`` frame by the same
-  script that enqueues it, so every tab (and a reloaded page) shows it.
+  script that enqueues it, so every tab (and a reloaded page) shows it. A ``feedback``
+  frame (thumbs on a bot reply) is enqueued the same way, as an entry of kind
+  ``feedback`` (never parsed by NLU), and recorded as a ``rated`` frame; a malformed one
+  gets an ``error`` frame and nothing is enqueued.
 - ``POST /channels/web/send`` and ``POST /channels/web/poll``: the long-poll fallback for
   networks that block WebSockets; the same frames as JSON.
 
@@ -43,16 +47,18 @@ from redis.exceptions import RedisError
 
 from channels.errors import BadRequest, Unauthorized
 from channels.web.chat import (
+    FeedbackFrame,
     MessageFrame,
     conversation_of,
     conversation_start,
+    decode_frame,
     decode_hello,
-    decode_message,
     decode_poll,
     decode_send,
     decode_session,
     frame_sequence,
     inbound,
+    inbound_rating,
 )
 from gateway.app_keys import HUB, INGRESS, OUTBOX, SESSIONS, SETTINGS, SOCKETS, WEB
 from gateway.client_limits import held_socket, session_refusal, socket_refusal
@@ -200,8 +206,10 @@ async def _session(request: web.Request) -> web.StreamResponse:
                                              "conversation": session.session_id}))
 
 
-async def _accept(request: web.Request, session_id: str, frame: MessageFrame) -> dict[str, str]:
-    message = inbound(session_id, frame)
+async def _accept(request: web.Request, session_id: str, frame: MessageFrame | FeedbackFrame
+                  ) -> dict[str, str]:
+    message = inbound_rating(session_id, frame) if isinstance(frame, FeedbackFrame) \
+        else inbound(session_id, frame)
     sequence = await request.app[INGRESS].accept(
         message, echo=request.app[OUTBOX].echo_of(message, frame),
         cap=request.app[SETTINGS].max_unserved)
@@ -331,7 +339,7 @@ async def _read_frames(request: web.Request, ws: web.WebSocketResponse, session_
         if raw.type != aiohttp.WSMsgType.TEXT:
             continue
         try:
-            frame = decode_message(raw.data)
+            frame = decode_frame(raw.data)
             ack = await _accept(request, session_id, frame)
         except BadRequest as exc:
             await ws.send_json({"type": "error", "message": str(exc)})

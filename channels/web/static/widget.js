@@ -13,6 +13,13 @@
  * for everything from seq 0, so a reload, a second tab or a reopened browser shows the
  * person's messages and the bot's, in order. A message typed here is shown at once and
  * takes its place (and the server's time) when its "user" frame comes back.
+ *
+ * Every bot reply (not an agent's, not the person's) has thumbs up / down: one rating per
+ * reply, final once sent (the server keeps the first rating of a reply). Thumbs down opens
+ * a short optional comment (up to 500 characters); the rating goes out with it on "Send"
+ * (or Enter), or without it on "Skip" (or Escape). A rating is a "feedback" frame naming
+ * the reply by its "turn" and "index"; it comes back as a "rated" frame, so every tab and
+ * a reloaded page show it. It is never shown as a message, and the bot does not answer it.
  */
 (function () {
   "use strict";
@@ -130,6 +137,19 @@
 .parley-button:hover{background:#eff6ff}
 .parley-button:disabled{cursor:default;opacity:.5;background:#fff}
 .parley-button.parley-chosen{background:var(--p);color:#fff}
+.parley-rate{display:flex;align-items:center;flex-wrap:wrap;gap:2px;margin:3px 0 0 2px}
+.parley-thumb{display:inline-flex;padding:3px 5px;border:0;border-radius:6px;background:none;color:#94a3b8;cursor:pointer}
+.parley-thumb svg{width:15px;height:15px;fill:currentColor}
+.parley-thumb-down svg{transform:rotate(180deg)}
+.parley-thumb:hover,.parley-thumb:focus-visible{color:#475569;background:#e5e7eb;outline:0}
+.parley-thumb[aria-pressed=true]{color:var(--p);background:#dbeafe}
+.parley-thumb:disabled{cursor:default}
+.parley-thumb:disabled:not([aria-pressed=true]){opacity:.4;background:none}
+.parley-comment{display:flex;gap:6px;width:100%;margin-top:4px}
+.parley-comment input{flex:1;min-width:0;font:inherit;font-size:13px;padding:5px 10px;border:1px solid #d1d5db;border-radius:999px}
+.parley-comment button{font:inherit;font-size:12px;padding:4px 10px;border-radius:999px;border:1px solid var(--p);background:#fff;color:var(--p);cursor:pointer}
+.parley-comment button[type=submit]{background:var(--p);color:#fff}
+.parley-rated{font-size:11px;color:#64748b;margin-left:4px}
 .parley-typing .parley-bubble{display:flex;gap:4px;padding:12px 14px}
 .parley-dot{width:7px;height:7px;border-radius:50%;background:#94a3b8;animation:parley-blink 1.2s infinite}
 .parley-dot:nth-child(2){animation-delay:.15s}.parley-dot:nth-child(3){animation-delay:.3s}
@@ -286,7 +306,13 @@
       msg.firstChild.insertBefore(img, msg.firstChild.firstChild);
     }
     const buttons = Array.isArray(f.buttons) ? f.buttons.filter((b) => b && b.title != null) : [];
-    if (!buttons.length) return;
+    if (buttons.length) addButtons(msg, buttons);
+    if (f.author !== "agent" && isTurn(f.turn) && isTurn(f.index)) addThumbs(msg, f.turn, f.index);
+  }
+
+  const isTurn = (n) => typeof n === "number" && isFinite(n) && n >= 0 && Math.floor(n) === n;
+
+  function addButtons(msg, buttons) {
     const box = el("div", "parley-buttons");
     buttons.forEach((b) => {
       const title = String(b.title);
@@ -301,6 +327,95 @@
       });
     });
     msg.insertBefore(box, msg.lastChild); // between the bubble and the time
+  }
+
+  // ---- ratings of bot replies ----
+  const THUMB = "M1 21h4V9H1v12zm22-11c0-1.1-.9-2-2-2h-6.31l.95-4.57.03-.32c0-.41-.17-.79-.44-1.06L14.17 1 " +
+    "7.59 7.59C7.22 7.95 7 8.45 7 9v10c0 1.1.9 2 2 2h9c.83 0 1.54-.5 1.84-1.22l3.02-7.05c.09-.23.14-.47.14-.73v-2z";
+
+  function thumbButton(bar, up) {
+    const btn = el("button", "parley-thumb parley-thumb-" + (up ? "up" : "down"), null, bar);
+    btn.type = "button";
+    btn.setAttribute("aria-label", up ? "Helpful" : "Not helpful");
+    btn.setAttribute("aria-pressed", "false");
+    btn.title = up ? "Helpful" : "Not helpful";
+    const svg = document.createElementNS("http://www.w3.org/2000/svg", "svg"); // no emoji font needed
+    svg.setAttribute("viewBox", "0 0 24 24");
+    svg.setAttribute("aria-hidden", "true");
+    svg.appendChild(document.createElementNS(svg.namespaceURI, "path")).setAttribute("d", THUMB);
+    btn.appendChild(svg);
+    return btn;
+  }
+
+  function addThumbs(msg, turn, index) {
+    const bar = el("div", "parley-rate");
+    bar.setAttribute("role", "group");
+    bar.setAttribute("aria-label", "Rate this reply");
+    bar.setAttribute("data-turn", String(turn));
+    bar.setAttribute("data-index", String(index));
+    const up = thumbButton(bar, true);
+    const down = thumbButton(bar, false);
+    up.addEventListener("click", () => { if (!up.disabled) rate(bar, 1, ""); });
+    down.addEventListener("click", () => { if (!down.disabled) askComment(bar); });
+    msg.insertBefore(bar, msg.lastChild); // above the time
+  }
+
+  // Thumbs down: the choice shows at once; the rating goes out with the optional comment.
+  function askComment(bar) {
+    markRated(bar, 0, true);
+    const form = el("form", "parley-comment", null, bar);
+    const input = el("input", "", null, form);
+    input.maxLength = 500; // the server refuses longer comments
+    input.placeholder = "What went wrong? (optional)";
+    input.setAttribute("aria-label", "What went wrong? (optional)");
+    const send = el("button", "", "Send", form);
+    send.type = "submit";
+    const skip = el("button", "", "Skip", form);
+    skip.type = "button";
+    form.addEventListener("submit", (e) => { e.preventDefault(); rate(bar, 0, input.value.trim()); });
+    skip.addEventListener("click", () => rate(bar, 0, ""));
+    form.addEventListener("keydown", (e) => {
+      if (e.key !== "Escape") return;
+      e.stopPropagation(); // not the panel's Escape (close)
+      rate(bar, 0, "");
+    });
+    input.focus();
+  }
+
+  // Show a rating on its reply's bar: the chosen thumb pressed, both disabled.
+  function markRated(bar, value, open) {
+    for (const b of bar.querySelectorAll(".parley-thumb")) {
+      b.disabled = true;
+      b.setAttribute("aria-pressed", String(b.classList.contains(value ? "parley-thumb-up" : "parley-thumb-down")));
+    }
+    if (open) return;
+    const form = bar.querySelector(".parley-comment");
+    if (form) bar.removeChild(form);
+    if (!bar.querySelector(".parley-rated")) el("span", "parley-rated", "Thanks for your feedback", bar);
+  }
+
+  function rate(bar, value, comment) {
+    if (refused || bar.hasAttribute("data-rated")) return;
+    bar.setAttribute("data-rated", String(value));
+    markRated(bar, value, false);
+    const feedback = { kind: "thumbs", value: value, comment: comment.slice(0, 500),
+      about_sequence: Number(bar.getAttribute("data-turn")),
+      about_position: Number(bar.getAttribute("data-index")) };
+    const item = { id: "rating-" + feedback.about_sequence + "-" + feedback.about_position,
+      el: bar, feedback: feedback };
+    pending.push(item);
+    if (!started) start();
+    else if (connected) { if (transport === "ws") sendWs(item); else pump(gen); }
+  }
+
+  // A rating given here, in another tab or before a reload.
+  function onRated(f) {
+    if (!fresh(f)) return;
+    const bar = ui.list.querySelector('.parley-rate[data-turn="' + Number(f.turn) + '"][data-index="' +
+      Number(f.index) + '"]');
+    if (!bar) return;
+    bar.setAttribute("data-rated", String(f.value));
+    markRated(bar, Number(f.value) === 1 ? 1 : 0, false);
   }
 
   function showTyping() {
@@ -339,6 +454,7 @@
 
   // ---- sending ----
   function frameOf(item) {
+    if (item.feedback) return { type: "feedback", id: item.id, feedback: item.feedback };
     return item.text != null
       ? { type: "message", id: item.id, text: item.text }
       : { type: "message", id: item.id, payload: item.payload, title: item.title };
@@ -414,6 +530,7 @@
     if (!f) return;
     if (f.type === "reply") onReply(f);
     else if (f.type === "user") onUser(f);
+    else if (f.type === "rated") onRated(f);
     else if (f.type === "typing") { if (f.on) showTyping(); else hideTyping(); }
     else if (f.type === "ack") onAck(f.id);
     else if (f.type === "error") { showError(f.message); resendLater(); }
