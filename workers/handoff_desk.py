@@ -19,7 +19,7 @@ import json
 import statistics
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -67,9 +67,11 @@ class RedisHandoffDesk:
                             wait_seconds=statistics.median(recent) if recent else None,
                             hours=team.hours_text() if team.hours is not None else "")
 
-    def publish(self, responses: Mapping[str, str]) -> None:
-        """Tell the desk every team's settings and the bot's responses (its canned
-        replies); idempotent, each worker does it when it starts."""
+    def publish(self, responses: Mapping[str, str], *, intents: Sequence[str] = (),
+                entities: Sequence[str] = ()) -> None:
+        """Tell the desk every team's settings, the bot's responses (its canned replies)
+        and its intent and entity names (``desk_key("nlu")``, the review page's picker);
+        idempotent, each worker does it when it starts."""
         teams = self.settings.to_json().get("teams", {})
         pipe = self._redis.pipeline(transaction=True)
         if teams:
@@ -78,6 +80,8 @@ class RedisHandoffDesk:
         pipe.delete(desk_key("canned"))
         if responses:
             pipe.hset(desk_key("canned"), mapping=dict[Any, Any](responses))
+        pipe.set(desk_key("nlu"), json.dumps({"intents": sorted(set(intents)),
+                                              "entities": sorted(set(entities))}))
         pipe.execute()
 
 
