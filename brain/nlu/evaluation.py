@@ -18,10 +18,11 @@ from sklearn.model_selection import StratifiedKFold, train_test_split
 
 from brain.errors import BotDataError, Problem
 from brain.nlu.config import NluConfig, load_nlu_config
+from brain.nlu.model import NluModel
 from brain.nlu.training import train_model
 from brain.nlu.training_data import Example, TrainingData, load_training_data
 
-__all__ = ["EvaluationReport", "Prediction", "evaluate_bot", "evaluate_data"]
+__all__ = ["EvaluationReport", "Prediction", "evaluate_bot", "evaluate_data", "evaluate_model"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,13 +93,25 @@ def evaluate_data(data: TrainingData, config: NluConfig, *, folds: int | None = 
     for train_idx, test_idx in splits:
         subset = data.with_examples(tuple(examples[i] for i in train_idx))
         model = train_model(subset, config, seed=seed)
-        for i in test_idx:
-            parse = model.parse(examples[i].text)
-            spans = tuple((e["start"], e["end"], e["entity"]) for e in parse["entities"])
-            predictions.append(Prediction(examples[i], parse["intent"]["name"],
-                                          parse["intent"]["confidence"], parse["nlu_fallback"],
-                                          spans))
+        predictions.extend(_predict(model, [examples[i] for i in test_idx]))
     return _score(method, predictions, data)
+
+
+def evaluate_model(model: NluModel, data: TrainingData, *, method: str) -> EvaluationReport:
+    """Score a trained ``model`` on ``data``'s examples, which it must not have been
+    trained on (the caller's promise: ``parley nlu compare`` checks it)."""
+    return _score(method, _predict(model, list(data.examples)), data)
+
+
+def _predict(model: NluModel, examples: list[Example]) -> list[Prediction]:
+    predictions = []
+    for example in examples:
+        parse = model.parse(example.text)
+        spans = tuple((e["start"], e["end"], e["entity"]) for e in parse["entities"])
+        predictions.append(Prediction(example, parse["intent"]["name"],
+                                      parse["intent"]["confidence"], parse["nlu_fallback"],
+                                      spans))
+    return predictions
 
 
 def _check_enough(labels: list[str], needed: int, what: str) -> None:

@@ -154,6 +154,7 @@ def train_model(data: TrainingData, config: NluConfig, *, seed: int = 0,
     meta = {
         "seed": seed,
         "data_fingerprint": data.fingerprint(),
+        "example_digests": data.example_digests(),
         "intents": data.intents,
         "entities": data.entity_types,
         "pipeline": list(nlp.pipe_names),

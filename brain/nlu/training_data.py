@@ -28,6 +28,8 @@ __all__ = [
     "RegexPattern",
     "TrainingData",
     "data_files",
+    "example_digest",
+    "load_data_file",
     "load_training_data",
 ]
 
@@ -98,9 +100,21 @@ class TrainingData:
         blob = json.dumps(canonical, sort_keys=True, ensure_ascii=False).encode()
         return hashlib.sha256(blob).hexdigest()
 
+    def example_digests(self) -> list[str]:
+        """``example_digest`` of every example: what a model records of the texts it was
+        trained on, so that ``parley nlu compare`` can keep them out of its test set."""
+        return sorted({example_digest(e.text) for e in self.examples})
+
     def with_examples(self, examples: tuple[Example, ...]) -> TrainingData:
         """The same synonyms, regexes and lookups with another set of examples (for splits)."""
         return TrainingData(examples, self.synonyms, self.regexes, self.lookups)
+
+
+def example_digest(text: str) -> str:
+    """A short hash of an example's text, case and spacing folded as duplicates are
+    (two texts that differ only in those are the same example)."""
+    key = re.sub(r"\s+", " ", text.lower()).strip()
+    return hashlib.sha256(key.encode()).hexdigest()[:16]
 
 
 def data_files(bot_dir: Path) -> list[Path]:
@@ -121,6 +135,15 @@ def load_training_data(bot_dir: Path) -> TrainingData:
     for path in files:
         reader.read_file(path, _display(path, bot_dir))
     return reader.finish(str(bot_dir / "data"))
+
+
+def load_data_file(path: Path) -> TrainingData:
+    """Read and check one NLU file (held-out test data, e.g.); ``BotDataError`` on defects."""
+    if not path.is_file():
+        raise BotDataError([Problem(str(path), None, "no such NLU data file")])
+    reader = _Reader()
+    reader.read_file(path, str(path))
+    return reader.finish(str(path))
 
 
 def _display(path: Path, bot_dir: Path) -> str:

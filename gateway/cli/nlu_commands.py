@@ -1,4 +1,5 @@
-"""``parley train``, ``parley nlu parse`` and ``parley nlu evaluate``."""
+"""``parley train``, ``parley nlu parse`` and ``parley nlu evaluate`` (and ``compare``,
+in ``gateway.cli.nlu_compare``)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from typing import Any
 from rich.console import Console
 
 from brain.nlu import load_model, load_nlu_config, load_training_data, save_model, train_model
+from gateway.cli import nlu_compare
 
 __all__ = ["register", "train_and_save"]
 
@@ -42,6 +44,7 @@ def register(commands: Any) -> None:
     evaluate.add_argument("--report", type=Path,
                           help="report folder (default BOTDIR/reports/nlu-<time>)")
     evaluate.set_defaults(handler=_evaluate)
+    nlu_compare.register(nlu_commands, folds=_folds, fraction=_fraction)
 
 
 def _aware_datetime(value: str) -> datetime:
