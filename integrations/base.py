@@ -6,6 +6,8 @@ policy's cap, a bounded number of times (tenacity); a circuit breaker (pybreaker
 the retried call stops hammering a backend that keeps failing and fails fast while open.
 Client errors (4xx) are neither retried nor counted by the breaker. GETs can be cached
 for a few seconds. ``requests`` exceptions are translated here and never leave.
+An optional ``BackendObserver`` (``integrations.observer``) hears each call's outcome and
+each change of the breaker's state (the workers' metrics listen there).
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from __future__ import annotations
 import logging
 import time
 from types import TracebackType
-from typing import Any
+from typing import Any, cast
 
 import pybreaker
 import requests
@@ -21,6 +23,7 @@ from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_aft
 from tenacity.wait import wait_exponential_jitter
 
 from integrations.errors import BackendRejected, BackendUnavailable, NotFound
+from integrations.observer import BackendObserver, BreakerState, CallOutcome
 from integrations.policy import BreakerPolicy, RetryPolicy, Timeouts
 
 __all__ = ["ResilientClient"]
@@ -34,12 +37,33 @@ class _Transient(Exception):
         self.retry_after = retry_after
 
 
+class _Attempts:
+    """How many times one call reached the backend (retries included)."""
+
+    __slots__ = ("count",)
+
+    def __init__(self) -> None:
+        self.count = 0
+
+
+class _BreakerListener(pybreaker.CircuitBreakerListener):
+    def __init__(self, client: str, observer: BackendObserver) -> None:
+        self._client = client
+        self._observer = observer
+
+    def state_change(self, cb: pybreaker.CircuitBreaker,
+                     old_state: pybreaker.CircuitBreakerState | None,
+                     new_state: pybreaker.CircuitBreakerState) -> None:
+        self._observer.breaker_changed(self._client, cast(BreakerState, new_state.name))
+
+
 class ResilientClient:
     """JSON over HTTP to one backend at ``base_url``."""
 
     def __init__(self, *, name: str, base_url: str, token: str | None = None,
                  timeouts: Timeouts = Timeouts(), retry: RetryPolicy = RetryPolicy(),
-                 breaker: BreakerPolicy = BreakerPolicy(), cache_seconds: float = 0.0) -> None:
+                 breaker: BreakerPolicy = BreakerPolicy(), cache_seconds: float = 0.0,
+                 observer: BackendObserver | None = None) -> None:
         self.name = name
         self.base_url = base_url.rstrip("/")
         self._token = token
@@ -49,7 +73,11 @@ class ResilientClient:
                                                 max=retry.max_backoff, jitter=retry.jitter)
         self._breaker = pybreaker.CircuitBreaker(
             fail_max=breaker.fail_max, reset_timeout=breaker.reset_timeout,
-            exclude=[BackendRejected], name=name)
+            exclude=[BackendRejected], name=name,
+            listeners=[_BreakerListener(name, observer)] if observer else None)
+        self._observer = observer
+        if observer is not None:
+            observer.breaker_changed(name, "closed")
         self._cache_seconds = cache_seconds
         self._cache: dict[str, tuple[float, Any]] = {}
         self._session = requests.Session()
@@ -75,17 +103,30 @@ class ResilientClient:
         return self._call("POST", path, body, idempotency_key)
 
     def _call(self, method: str, path: str, body: Any, key: str | None) -> Any:
+        attempts = _Attempts()
+        outcome: CallOutcome = "failed"
         try:
-            return self._breaker.call(self._with_retries, method, path, body, key)
+            result = self._breaker.call(self._with_retries, method, path, body, key, attempts)
+            outcome = "retried" if attempts.count > 1 else "success"
+            return result
         except pybreaker.CircuitBreakerError as exc:
+            # The call that trips the breaker raises this too, after really trying.
+            outcome = "failed" if attempts.count else "breaker_open"
             raise BackendUnavailable(f"{self.name}: circuit open after repeated failures") from exc
+        except BackendRejected:
+            outcome = "rejected"
+            raise
+        finally:
+            if self._observer is not None:
+                self._observer.call_ended(self.name, outcome)
 
-    def _with_retries(self, method: str, path: str, body: Any, key: str | None) -> Any:
+    def _with_retries(self, method: str, path: str, body: Any, key: str | None,
+                      attempts: _Attempts) -> Any:
         retrying = Retrying(stop=stop_after_attempt(self._retry.attempts), wait=self._wait,
                             retry=retry_if_exception_type(_Transient), reraise=True,
                             before_sleep=self._log_retry)
         try:
-            return retrying(self._once, method, path, body, key)
+            return retrying(self._once, method, path, body, key, attempts)
         except _Transient as exc:
             raise BackendUnavailable(f"{self.name}: {exc} (after {self._retry.attempts} "
                                      "attempts)") from exc
@@ -100,7 +141,9 @@ class ResilientClient:
         error = state.outcome.exception() if state.outcome else None
         self._log.warning("attempt %d failed (%s); retrying", state.attempt_number, error)
 
-    def _once(self, method: str, path: str, body: Any, key: str | None) -> Any:
+    def _once(self, method: str, path: str, body: Any, key: str | None,
+              attempts: _Attempts) -> Any:
+        attempts.count += 1
         headers = {"Accept": "application/json"}
         if key:
             headers["Idempotency-Key"] = key

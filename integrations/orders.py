@@ -15,6 +15,7 @@ from urllib.parse import quote, urlparse
 
 from integrations.base import ResilientClient
 from integrations.errors import NotFound, SettingsError
+from integrations.observer import BackendObserver
 from integrations.policy import BreakerPolicy, RetryPolicy, Timeouts
 
 __all__ = ["Order", "OrdersClient", "OrdersSettings", "Refund"]
@@ -61,10 +62,11 @@ class OrdersClient:
 
     def __init__(self, settings: OrdersSettings, *, timeouts: Timeouts = Timeouts(),
                  retry: RetryPolicy = RetryPolicy(), breaker: BreakerPolicy = BreakerPolicy(),
-                 cache_seconds: float = 5.0) -> None:
+                 cache_seconds: float = 5.0, observer: BackendObserver | None = None) -> None:
         self._http = ResilientClient(name="orders", base_url=settings.url,
                                      token=settings.token, timeouts=timeouts, retry=retry,
-                                     breaker=breaker, cache_seconds=cache_seconds)
+                                     breaker=breaker, cache_seconds=cache_seconds,
+                                     observer=observer)
 
     def get_order(self, order_id: str) -> Order | None:
         """The order, or ``None`` if the backend does not know it."""

@@ -10,7 +10,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import pytest
@@ -56,18 +56,20 @@ class WorkerProcess:
     ``bot``: the bot folder it serves (the fixture dialogue bot unless told another, e.g.
     a copy with a ``desk.yml`` of its own)."""
 
-    def __init__(self, model: Path, log: Path, concurrency: int = 2, bot: Path = BOT) -> None:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("PARLEY_")}
-        env.update(PARLEY_REDIS_URL=REDIS_URL, PARLEY_BOT_DIR=str(bot), PARLEY_MODEL=str(model),
-                   PARLEY_LEASE_SECONDS="3",
-                   PARLEY_VISIBILITY_TIMEOUT="10")
+    def __init__(self, model: Path, log: Path, concurrency: int = 2, bot: Path = BOT, *,
+                 argv: list[str] | None = None, env: Mapping[str, str] | None = None) -> None:
+        full = {k: v for k, v in os.environ.items() if not k.startswith("PARLEY_")}
+        full.update(PARLEY_REDIS_URL=REDIS_URL, PARLEY_BOT_DIR=str(bot),
+                    PARLEY_MODEL=str(model), PARLEY_LEASE_SECONDS="3",
+                    PARLEY_VISIBILITY_TIMEOUT="10", **(env or {}))
         self.log = log
         self._log_file = log.open("w")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "workers.celery_app", "worker",
-             "-Q", "parley.inbound", "-c", str(concurrency), "-P", "prefork",
-             "--without-gossip", "--without-mingle", "--without-heartbeat", "-l", "INFO"],
-            cwd=REPO, env=env, stdout=self._log_file, stderr=subprocess.STDOUT)
+            argv or [sys.executable, "-m", "celery", "-A", "workers.celery_app", "worker",
+                     "-Q", "parley.inbound", "-c", str(concurrency), "-P", "prefork",
+                     "--without-gossip", "--without-mingle", "--without-heartbeat", "-l",
+                     "INFO"],
+            cwd=REPO, env=full, stdout=self._log_file, stderr=subprocess.STDOUT)
         self._wait_ready()
 
     def _wait_ready(self) -> None:

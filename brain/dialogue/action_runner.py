@@ -4,13 +4,16 @@ An action that raises, returns something other than events, or does not exist: i
 and messages are discarded (the tracker stays as it was before it ran), an
 ``ActionFailed`` event records the error, the user gets ``utter_action_failed`` (or a
 default apology) and the error is logged with the conversation id.
+
+``observer`` (optional, set by whoever runs the bot: the workers' metrics) hears every run
+of a custom action or validator: its name, and whether it succeeded.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from brain.actions import ActionRegistry
@@ -20,7 +23,9 @@ from brain.dialogue.events import ActionFailed, Event, SlotSet
 if TYPE_CHECKING:
     from brain.dialogue.engine import _Turn
 
-__all__ = ["ActionRunner"]
+__all__ = ["ActionObserver", "ActionRunner"]
+
+ActionObserver = Callable[[str, bool], None]  # (action name, succeeded); must not raise
 
 _log = logging.getLogger("parley.brain.dialogue.actions")
 
@@ -29,6 +34,7 @@ class ActionRunner:
     def __init__(self, actions: ActionRegistry, clients: Mapping[str, Any]) -> None:
         self.actions = actions
         self.clients = clients
+        self.observer: ActionObserver | None = None
 
     def run(self, turn: _Turn, name: str) -> list[Event] | None:
         """Run action ``name``; apply and return its events, or None if it failed."""
@@ -66,10 +72,16 @@ class ActionRunner:
                            name)
             turn.apply(ActionFailed(name=name, error=f"{type(exc).__name__}: {exc}"))
             turn.utter_or_default("utter_action_failed")
+            self._observe(name, ok=False)
             return None
+        self._observe(name, ok=True)
         for message in dispatcher.messages:
             turn.send(message)
         return events
+
+    def _observe(self, name: str, *, ok: bool) -> None:
+        if self.observer is not None:
+            self.observer(name, ok)
 
     def _context(self, turn: _Turn, name: str, dispatcher: Dispatcher,
                  candidate: Any) -> ActionContext:

@@ -5,9 +5,11 @@ child ``redis-server`` when one is on PATH, else an in-process fakeredis server)
 the bot's model when the folder has none, starts the bot's demo orders service when it
 ships one and ``PARLEY_ORDERS_URL`` is unset, one worker process, and the gateway on
 ``PARLEY_HOST:PARLEY_PORT`` (127.0.0.1:8080), then prints the URL to open. Ctrl-C stops
-everything it started. The agent desk comes up with it at ``/desk`` (its records in the bot
-folder's SQLite file unless ``PARLEY_DATABASE_URL`` is set), with a first admin account
-whose one-time password it prints once when nobody has an account yet.
+everything it started. With ``PARLEY_WORKER_METRICS_PORT`` set the worker serves its
+Prometheus metrics there (``parley worker --metrics-port``). The agent desk comes up
+with it at ``/desk`` (its records in the bot folder's SQLite file unless
+``PARLEY_DATABASE_URL`` is set), with a first admin account whose one-time password it
+prints once when nobody has an account yet.
 """
 
 from __future__ import annotations
@@ -142,7 +144,10 @@ def _start_worker(env: dict[str, str], stack: ExitStack, console: Console) -> No
                                  f"{_WORKER_READY_SECONDS} s")
             time.sleep(0.2)
     client.close()
-    console.print("worker: ready (1 process)")
+    port = env.get("PARLEY_WORKER_METRICS_PORT", "").strip()  # parley worker serves them
+    shown = f"; metrics at http://{env.get('PARLEY_WORKER_METRICS_HOST') or '0.0.0.0'}:" \
+        f"{port}/metrics" if port and port.lower() != "off" else ""
+    console.print(f"worker: ready (1 process){shown}", highlight=False)
 
 
 def _serve(settings: Any, console: Console, desk: Any = None) -> None:

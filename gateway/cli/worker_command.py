@@ -11,6 +11,12 @@ as one SIGTERM (Celery's warm shutdown: the turns in progress finish) and ends w
 worker's status; if this command is killed, the kernel kills the worker too
 (``PR_SET_PDEATHSIG``), as one would kill a plain ``celery worker``. ``--no-restart`` runs
 Celery in this process.
+
+With ``--metrics-port`` (or ``PARLEY_WORKER_METRICS_PORT``; off by default) this process
+serves ``/metrics``: the sum of every Celery process's metrics (``workers.metrics``,
+prometheus_client's multiprocess mode in ``PROMETHEUS_MULTIPROC_DIR``, set up here before
+Celery starts) and the bus's queue figures (``workers.metrics_endpoint``). It keeps
+serving while the Celery worker is started again, and the counts go on.
 """
 
 from __future__ import annotations
@@ -39,6 +45,12 @@ def register(commands: Any) -> None:
     worker.add_argument("--loglevel", default="INFO")
     worker.add_argument("--no-restart", action="store_true",
                         help="run Celery in this process; do not start it again if it dies")
+    worker.add_argument("--metrics-port", default=os.environ.get("PARLEY_WORKER_METRICS_PORT"),
+                        help="serve Prometheus metrics at http://HOST:PORT/metrics "
+                        "(default: PARLEY_WORKER_METRICS_PORT, else off; 9108 is customary)")
+    worker.add_argument("--metrics-host", default=os.environ.get("PARLEY_WORKER_METRICS_HOST"),
+                        help="address for --metrics-port (default: PARLEY_WORKER_METRICS_HOST, "
+                        "else 0.0.0.0)")
     worker.set_defaults(handler=_worker)
 
 
@@ -50,9 +62,33 @@ def _celery_argv(args: argparse.Namespace) -> list[str]:
 
 
 def _worker(args: argparse.Namespace) -> int:
+    from workers.metrics_endpoint import (
+        MetricsEndpoint,
+        MetricsEndpointError,
+        prepare_directory,
+        serve_metrics,
+    )
     from workers.settings import WorkerSettings
 
-    WorkerSettings.from_env()  # a bad setting stops here, with one line naming it
+    settings = WorkerSettings.from_env()  # a bad setting stops here, with one line naming it
+    try:
+        endpoint = MetricsEndpoint.from_values(args.metrics_port, args.metrics_host)
+        if endpoint.port is None and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+            return _run_celery(args)  # nobody reads the metrics: they stay in memory
+        # Before Celery (and prometheus_client) is imported here or in the children.
+        directory, made = prepare_directory()
+        with serve_metrics(endpoint, redis_url=settings.redis_url, directory=directory,
+                           remove=made):
+            if endpoint.port is not None:
+                print(f"parley worker: metrics at http://{endpoint.host}:{endpoint.port}"
+                      "/metrics", file=sys.stderr, flush=True)
+            return _run_celery(args)
+    except MetricsEndpointError as exc:
+        print(f"parley: error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _run_celery(args: argparse.Namespace) -> int:
     if args.no_restart:
         from workers.celery_app import app
 
