@@ -8,6 +8,17 @@ over the offered period), p50/p95/p99 latency, lost and doubled replies, and as 
 line one JSON object with those figures.
 
     python bench/e2e_load.py --rate 200 --seconds 60 [--workers 2] [--conversations 500]
+        [--postgres postgresql://postgres@127.0.0.1:5432] [--archiver on|off]
+
+The gateway archives every turn (``desk.archiver``) into a database of its own: a SQLite
+file in a temporary folder, or with ``--postgres SERVER`` a database created on that server
+and dropped after; ``--archiver off`` runs the gateway without its archiver (the workers
+still append each turn record to the stream). ``cpu_ms_per_msg`` is the CPU time (user +
+system, from /proc) the gateway, the worker and its children, and a ``--private-redis``
+spent over the offered period and the drain, per reply; ``archive_backlog_max`` the most
+turn records waiting for the archiver at any one-second sample, ``archive_backlog_end``
+what was left when the replies were in, and ``archive_caught_up_s`` how long after that
+the archive had stored everything (the CPU figure counts until then).
 
 ``--flood N`` also sends one more conversation N messages at once when the offered period
 begins, with the per-conversation cap lifted (as a messaging platform's conversation, which
@@ -19,21 +30,26 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
 import aiohttp
 import redis
 from bench_stack import CallbackSink, RedisServer, free_port, stop_processes
+from handoff_stack import postgres_database
 
 from brain.nlu import load_nlu_config, load_training_data, save_model, train_model
 from channels.web.adapter import sign
+from desk.database import database_url, upgrade
+from workers.bus import ARCHIVE_STREAM
 
 REPO = Path(__file__).resolve().parents[1]
 BOT = REPO / "examples" / "support_bot"
@@ -43,12 +59,13 @@ TEXTS = ["hi", "what are your opening hours", "how long does delivery take", "th
 
 
 def _start_stack(args: argparse.Namespace, sink: CallbackSink, model: Path,
-                 logs: Path) -> tuple[list[subprocess.Popen[bytes]], str]:
+                 logs: Path, database: str) -> tuple[list[subprocess.Popen[bytes]], str]:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("PARLEY_")}
     env.update(PARLEY_REDIS_URL=args.redis_url, PARLEY_WEB_SECRET=SECRET,
                PARLEY_WEB_CALLBACK_URL=sink.url, PARLEY_PORT=str(port),
-               PARLEY_BOT_DIR=str(BOT), PARLEY_MODEL=str(model))
+               PARLEY_BOT_DIR=str(BOT), PARLEY_MODEL=str(model),
+               PARLEY_DATABASE_URL=database, PARLEY_ARCHIVER=args.archiver)
     if args.flood:
         env["PARLEY_MAX_UNSERVED"] = str(max(50, args.flood))
     parley = [sys.executable, "-m", "gateway.cli"]
@@ -117,6 +134,59 @@ def _first_replies(sink: CallbackSink) -> tuple[dict[str, float], int]:
     return first, repeats
 
 
+def _cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU of ``pids`` and all their descendants alive now (from /proc)."""
+    parents: dict[int, int] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        parents[int(stat.parent.name)] = int(fields[1])
+    wanted, frontier = set(pids), list(pids)
+    while frontier:
+        parent = frontier.pop()
+        for pid, ppid in parents.items():
+            if ppid == parent and pid not in wanted:
+                wanted.add(pid)
+                frontier.append(pid)
+    ticks = 0
+    for pid in wanted:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        ticks += int(fields[11]) + int(fields[12])  # utime, stime
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def _archive_backlog(client: redis.Redis) -> int:
+    """Turn records on the archive stream the archiver has not stored yet."""
+    try:
+        groups = client.xinfo_groups(ARCHIVE_STREAM)
+    except redis.ResponseError:  # no stream yet
+        return 0
+    for group in groups:
+        if group["name"] in (b"parley-archiver", "parley-archiver"):
+            return int(group.get("lag") or 0) + int(group.get("pending") or 0)
+    return int(client.xlen(ARCHIVE_STREAM))
+
+
+class _BacklogSampler(threading.Thread):
+    """The archive's backlog once a second, while the benchmark runs."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__(daemon=True)
+        self._client = redis.Redis.from_url(url)
+        self.samples: list[int] = []
+        self.done = threading.Event()
+
+    def run(self) -> None:
+        while not self.done.wait(1.0):
+            with contextlib.suppress(redis.RedisError):
+                self.samples.append(_archive_backlog(self._client))
+
+
 def _percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(len(ordered) * q))] if ordered else float("nan")
@@ -135,10 +205,18 @@ def main() -> int:
     parser.add_argument("--drain-seconds", type=float, default=30.0)
     parser.add_argument("--flood", type=int, default=0, metavar="N",
                         help="one more conversation sent N messages at once at the start")
+    parser.add_argument("--postgres", metavar="SERVER",
+                        help="archive into a new database on this PostgreSQL server "
+                        "(e.g. postgresql://postgres@127.0.0.1:5432), dropped after")
+    parser.add_argument("--archiver", choices=("on", "off"), default="on",
+                        help="run the gateway's archiver (default on)")
     args = parser.parse_args()
     sink = CallbackSink()
     sink.start()
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp, contextlib.ExitStack() as stack:
+        database = (stack.enter_context(postgres_database(args.postgres)) if args.postgres
+                    else f"sqlite:///{tmp}/archive.db")
+        asyncio.run(upgrade(database_url(database, Path(tmp))))
         bus = None
         if args.private_redis:
             bus = RedisServer(Path(tmp), None if args.private_redis == "off"
@@ -148,8 +226,13 @@ def main() -> int:
         client.flushdb()
         model = save_model(train_model(load_training_data(BOT), load_nlu_config(BOT)),
                            Path(tmp) / "model.tar.gz")
-        processes, url = _start_stack(args, sink, model, Path(tmp))
+        processes, url = _start_stack(args, sink, model, Path(tmp), database)
+        measured = [p.pid for p in processes] + ([bus.process.pid] if bus and bus.process
+                                                 else [])
+        sampler = _BacklogSampler(args.redis_url)
         try:
+            cpu_before = _cpu_seconds(measured)
+            sampler.start()
             started = time.perf_counter()
             sent = asyncio.run(_offer(url, args.rate, args.seconds, args.conversations,
                                      args.flood))
@@ -157,7 +240,15 @@ def main() -> int:
             deadline = time.monotonic() + args.drain_seconds
             while len(sink.answered()) < len(sent) and time.monotonic() < deadline:
                 time.sleep(0.2)
+            replied_at = time.perf_counter()
+            backlog_end = _archive_backlog(client)
+            while args.archiver == "on" and _archive_backlog(client) and \
+                    time.monotonic() < deadline + args.drain_seconds:
+                time.sleep(0.2)  # the archiver's catching up is part of the cost
+            archived_after = time.perf_counter() - replied_at
+            cpu = _cpu_seconds(measured) - cpu_before
         finally:
+            sampler.done.set()
             stop_processes(processes, name=lambda p: p.args[3])
             client.flushdb()
             if bus is not None:
@@ -176,6 +267,11 @@ def main() -> int:
         "p99_ms": round(_percentile(latencies, 0.99), 1),
         "lost": sum(1 for mid in sent if mid not in first), "doubled": repeats,
         "redis": args.private_redis or "given",
+        "archiver": args.archiver, "database": "postgresql" if args.postgres else "sqlite",
+        "cpu_ms_per_msg": round(cpu * 1000 / max(1, len(first)), 2),
+        "archive_backlog_max": max(sampler.samples, default=0),
+        "archive_backlog_end": backlog_end,
+        "archive_caught_up_s": round(archived_after, 1) if args.archiver == "on" else None,
     }
     if args.flood:
         done = [t for t in flooded if t is not None]

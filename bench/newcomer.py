@@ -5,9 +5,13 @@ README's run command there (a new virtualenv, ``pip install`` from ``constraints
 then its last part (``.venv/bin/parley run``) with an empty ``PATH`` — no ``redis-server``,
 no ``python3`` to be found — and a clean ``HOME``, as on a laptop that has only Python. It
 waits for "Parley is running", opens a chat session as the widget does and asks "where is
-my order ORD-55821"; the answer must be the demo order's. Prints the bus that served, the
-seconds to install, to ready and to the first answer, and as its last line one JSON object
-with those figures. Exit status 1 if anything is wrong. ``.ci/run`` runs it after the suite.
+my order ORD-55821"; the answer must be the demo order's. Then, as the newcomer would at
+``/desk/analytics``, it logs in to the desk with the admin's printed one-time password,
+chooses a new one, and asks the analytics API for today: the conversation just had must be
+counted there (the archiver stored it). Prints the bus that served, the seconds to install,
+to ready, to the first answer and to the conversation being in the analytics, and as its
+last line one JSON object with those figures. Exit status 1 if anything is wrong.
+``.ci/run`` runs it after the suite.
 
     python bench/newcomer.py                      # the whole path (a new venv: minutes)
     python bench/newcomer.py --venv .venv --bus fakeredis   # reuse a venv; one bus kind
@@ -89,6 +93,32 @@ async def first_answer(url: str, timeout: float) -> tuple[str, float]:
     raise ConnectionError("the socket closed before the answer came")
 
 
+async def analytics_conversations(url: str, email: str, password: str, timeout: float
+                                  ) -> tuple[int, float]:
+    """As the newcomer at /desk/analytics: log in, replace the one-time password, read
+    today's figures until a conversation is counted (the archiver works in the background);
+    (conversations counted, seconds it took)."""
+    started = time.monotonic()
+    # unsafe: keep the session cookie of a host that is an IP address, as a browser does
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
+        async with http.post(f"{url}/desk/api/login",
+                             json={"email": email, "password": password}) as response:
+            response.raise_for_status()
+            csrf = (await response.json())["csrf_token"]
+        async with http.post(f"{url}/desk/api/password", headers={"X-CSRF-Token": csrf},
+                             json={"current": password, "new": uuid.uuid4().hex}) as response:
+            response.raise_for_status()
+        counted = 0
+        while time.monotonic() - started < timeout:
+            async with http.get(f"{url}/desk/api/analytics") as response:
+                response.raise_for_status()
+                counted = int((await response.json())["total"]["conversations"])
+            if counted:
+                break
+            await asyncio.sleep(0.5)
+    return counted, time.monotonic() - started
+
+
 def run_and_ask(clone: Path, command: str, *, home: Path, bus: str, keep_path: bool,
                 log: Path) -> dict[str, Any]:
     port = free_port()
@@ -108,6 +138,12 @@ def run_and_ask(clone: Path, command: str, *, home: Path, bus: str, keep_path: b
             time.sleep(0.1)
         ready = time.monotonic() - started
         text, answer = asyncio.run(first_answer(f"http://127.0.0.1:{port}", 120))
+        login = re.search(r"desk: log in as (\S+) with the one-time password (\S+)",
+                          log.read_text(errors="replace"))
+        if login is None:
+            raise SystemExit(f"parley run printed no desk login:\n{log.read_text()[-3000:]}")
+        counted, archived = asyncio.run(analytics_conversations(
+            f"http://127.0.0.1:{port}", login.group(1), login.group(2), 60))
     finally:
         os.killpg(process.pid, signal.SIGINT)
         try:
@@ -120,6 +156,7 @@ def run_and_ask(clone: Path, command: str, *, home: Path, bus: str, keep_path: b
                        r"(redis-server|valkey-server|fakeredis)", output)
     return {"bus": served.group(1) if served else "unknown", "ready_seconds": round(ready, 2),
             "answer_seconds": round(answer, 3), "answer": text,
+            "analytics_conversations": counted, "analytics_seconds": round(archived, 2),
             "trained": "training on" in output, "exit_status": process.returncode}
 
 
@@ -148,10 +185,13 @@ def main() -> int:
         if not result["answer"].startswith(EXPECTED):
             print((root / "run.log").read_text(errors="replace")[-3000:], file=sys.stderr)
     result = {"install_seconds": round(installed, 1), **result,
-              "ok": result["answer"].startswith(EXPECTED) and result["exit_status"] == 0}
+              "ok": result["answer"].startswith(EXPECTED) and result["exit_status"] == 0
+              and result["analytics_conversations"] >= 1}
     print(f"bus {result['bus']}: installed in {result['install_seconds']} s, ready after "
           f"{result['ready_seconds']} s (trained: {result['trained']}), first answer "
           f"{result['answer_seconds']} s later; answer: {result['answer']!r}; "
+          f"in the desk's analytics {result['analytics_seconds']} s after that: "
+          f"{result['analytics_conversations']} conversation(s); "
           f"exit status {result['exit_status']}")
     print(json.dumps(result))
     return 0 if result["ok"] else 1

@@ -2,7 +2,8 @@
 
 ``create_desk_app`` builds it; its start-up step opens what it owns — its Redis client,
 the database of record, the live event reader, the recorder (handoffs and messages into
-the database), the timers and the event counter — and closes them in reverse, with the
+the database), the archiver (turn records into the database, unless ``archiver`` is off),
+the timers and the event counter — and closes them in reverse, with the
 signed webhooks to an external helpdesk when ``PARLEY_DESK_WEBHOOK_URL`` is set
 (``desk.webhooks``). The middleware here authenticates every API request (session cookie
 with CSRF token, or bearer token; ``desk.auth``) and turns the desk's errors into JSON 4xx
@@ -32,8 +33,9 @@ from asyncpg import PostgresError
 from prometheus_client import CollectorRegistry
 from sqlalchemy.exc import DataError, SQLAlchemyError
 
-from desk import api_accounts, api_handoffs, api_live
+from desk import api_accounts, api_analytics, api_handoffs, api_live, api_review
 from desk.accounts import Accounts
+from desk.archiver import Archiver
 from desk.assignment import AutoAssigner
 from desk.auth import LoginThrottle, Principal, Sessions, csrf_ok
 from desk.context import ADDRESS, CONTEXT, PRINCIPAL, DeskContext
@@ -72,6 +74,7 @@ class DeskConfig:
     webhooks: WebhookSettings | None = None  # signed webhooks to an external helpdesk
     client_address: Callable[[web.Request], str] | None = None  # behind trusted proxies
     upgrade: bool = False  # migrate the schema at start (the embedded SQLite file)
+    archiver: bool = True  # store turn records (parley:archive); PARLEY_ARCHIVER=off
 
 
 def create_desk_app(config: DeskConfig) -> web.Application:
@@ -83,7 +86,11 @@ def create_desk_app(config: DeskConfig) -> web.Application:
     api_accounts.add_routes(app)
     api_handoffs.add_routes(app)
     api_live.add_routes(app)
-    app.router.add_get("/", _page)
+    api_review.add_routes(app)
+    api_analytics.add_routes(app)
+    app.router.add_get("/", _html_page("index.html"))
+    app.router.add_get("/review", _html_page("review.html"))  # desk.review
+    app.router.add_get("/analytics", _html_page("analytics.html"))  # desk.api_analytics
     app.router.add_get("/{name:[a-z_]+\\.(?:js|css)}", _asset)
     return app
 
@@ -122,6 +129,10 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
         recorder = DeskRecorder(client, db, consumer=consumer)
         await recorder.start()
         stack.push_async_callback(recorder.aclose)
+        if config.archiver:
+            archiver = Archiver(client, db, consumer=consumer, registry=config.registry)
+            await archiver.start()
+            stack.push_async_callback(archiver.aclose)
         if config.timers:
             await timers.start()
             stack.push_async_callback(timers.aclose)
@@ -189,12 +200,17 @@ def _error(status: int, message: str) -> web.Response:
     return web.json_response({"error": message}, status=status)
 
 
-async def _page(request: web.Request) -> web.Response:
-    return web.Response(body=_static("index.html"), content_type="text/html", charset="utf-8",
-                        headers={"Content-Security-Policy": _CSP,
-                                 "X-Content-Type-Options": "nosniff",
-                                 "Referrer-Policy": "no-referrer",
-                                 "Cache-Control": "no-store"})
+def _html_page(name: str) -> Handler:
+    """A page of the desk (the console, analytics, review) under the console's policy."""
+
+    async def page(request: web.Request) -> web.Response:
+        return web.Response(body=_static(name), content_type="text/html", charset="utf-8",
+                            headers={"Content-Security-Policy": _CSP,
+                                     "X-Content-Type-Options": "nosniff",
+                                     "Referrer-Policy": "no-referrer",
+                                     "Cache-Control": "no-store"})
+
+    return page
 
 
 async def _asset(request: web.Request) -> web.Response:

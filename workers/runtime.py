@@ -18,9 +18,11 @@ import redis
 from brain.bot import Bot
 from brain.handoff.settings import load_desk_settings
 from integrations import OrdersClient, OrdersSettings
+from workers import metrics
 from workers.bus import HEARTBEAT_KEY
 from workers.conversation_store import ConversationStore
 from workers.handoff_desk import RedisHandoffDesk
+from workers.model_switch import ModelSwitch, load_bot
 from workers.ordering import LeaseRenewer
 from workers.settings import WorkerSettings
 
@@ -37,6 +39,7 @@ class WorkerRuntime:
     leases: LeaseRenewer
     bot: Bot
     desk: RedisHandoffDesk
+    models: ModelSwitch | None = None  # swaps bot.nlu between serves (parley model activate)
 
 
 @functools.cache
@@ -47,26 +50,36 @@ def runtime() -> WorkerRuntime:
                                   socket_timeout=10, health_check_interval=30)
     clients = {}
     if os.environ.get("PARLEY_ORDERS_URL"):
-        clients["orders"] = OrdersClient(OrdersSettings.from_env())
-    bot = Bot.load(settings.bot_dir, model_path=settings.model_path, clients=clients)
+        clients["orders"] = OrdersClient(OrdersSettings.from_env(), observer=metrics.BACKENDS)
+    bot, active_version, model_path = load_bot(client, settings.bot_dir, settings.model_path,
+                                               clients)
     domain = bot.engine.domain
     desk = RedisHandoffDesk(client, load_desk_settings(settings.bot_dir, intents=domain.intents,
                                                        slots=domain.slots))
     bot.engine.desk = desk
+    bot.engine.runner.observer = metrics.action_ran  # custom actions run / failed
+    metrics.model_serving(bot.nlu.version)
     _publish_to_desk(desk, bot)
     _start_heartbeat(client)
     leases = LeaseRenewer(client, int(settings.lease_seconds * 1000))
     store = ConversationStore(client, archive_max=settings.archive_max)
-    return WorkerRuntime(settings, client, store, leases, bot, desk)
+    models = ModelSwitch(client, bot, version=active_version, path=model_path,
+                         on_switch=metrics.model_serving)
+    models.start()
+    return WorkerRuntime(settings, client, store, leases, bot, desk, models=models)
 
 
 def _publish_to_desk(desk: RedisHandoffDesk, bot: Bot) -> None:
-    """The teams, and the bot's plain responses as the agents' canned replies."""
+    """The teams, the bot's plain responses as the agents' canned replies, and the intent
+    and entity names of its domain and model (the review page's picker)."""
     responses = {name: variations[0].text
                  for name, variations in bot.engine.domain.responses.items()
                  if variations and variations[0].text and "{" not in variations[0].text}
+    domain, meta = bot.engine.domain, bot.nlu.meta
+    intents = [*domain.intents, *meta.get("intents", ())]
+    entities = [*domain.entities, *meta.get("entities", ())]
     try:
-        desk.publish(responses)
+        desk.publish(responses, intents=intents, entities=entities)
     except redis.RedisError as exc:  # the next worker start (or restart) publishes them
         _log.warning("team settings not published to the desk: %s", exc)
 

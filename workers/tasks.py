@@ -47,10 +47,13 @@ from brain.dialogue.events import AgentUttered, HandoffStarted
 from brain.dialogue.handoff import Ownership
 from brain.dialogue.tracker import Tracker
 from channels.models import Button, InboundMessage, OutboundMessage, decode_inbound
+from workers import metrics
 from workers.bus import SERVE_TASK, live_channel, typing_frame
 from workers.celery_app import app
 from workers.conversation_store import Commit, Step
+from workers.feedback import answer_feedback, feedback_entry, with_question
 from workers.handoff_desk import TurnFacts, desk_ops
+from workers.model_switch import model_held
 from workers.ordering import BATCH, MAX_ATTEMPTS, ConversationLease, Entry
 from workers.runtime import WorkerRuntime, runtime
 from workers.turn_record import turn_record
@@ -85,7 +88,9 @@ class _TurnFailed(Exception):
 def serve(rt: WorkerRuntime, conversation_id: str) -> str:
     """Serve the conversation's inbox: 'done', 'yielded', 'busy', 'idle', 'lease_lost',
     'out_of_turn' or 'failed'."""
-    with ConversationLease(rt.redis, conversation_id, renewer=rt.leases) as lease:
+    # The NLU model is held for the whole serve: a switch waits (workers.model_switch).
+    with (model_held(rt.models),
+          ConversationLease(rt.redis, conversation_id, renewer=rt.leases) as lease):
         taken = lease.take()
         if taken.entry is None:
             return taken.kind
@@ -129,8 +134,13 @@ def _serve_entry(rt: WorkerRuntime, lease: ConversationLease, tracker: Tracker,
         reason = problem or f"failed on {MAX_ATTEMPTS} attempts"
         _log.error("conversation %s: message #%d given up on (%s); recorded on "
                    "parley:inbound:dead", cid, entry.sequence, reason)
-        return commit(None, now_ms=_now_ms(), dead_reason=reason,
-                      dead_message=entry.message or b"")
+        given_up = commit(None, now_ms=_now_ms(), dead_reason=reason,
+                          dead_message=entry.message or b"")
+        metrics.observe_dead_letter(reason, given_up.outcome)
+        return given_up
+    rating = feedback_entry(message)  # a rating: no NLU, no dialogue (workers.feedback)
+    if rating is not None:
+        message = rating.message  # kind "feedback", as the turn record stores it
     starts = message.kind == "conversation_start"
     # The widget's typing indicator: a person's message the bot is about to answer.
     live = message.channel in LIVE_CHANNELS and message.kind == "message" and \
@@ -139,7 +149,12 @@ def _serve_entry(rt: WorkerRuntime, lease: ConversationLease, tracker: Tracker,
         _publish(rt, cid, typing_frame(True))
     loaded = tracker.event_count
     try:
-        result = _turn(rt, tracker, message, owner, starts=starts)
+        at = message.received_at or time.time()
+        result = answer_feedback(rating, rt.bot.feedback, tracker, now=at) \
+            if rating is not None else _turn(rt, tracker, message, owner, starts=starts)
+        # "Was this helpful?" or the 1-5 question, where feedback.yml asks for one.
+        result = with_question(rt.bot.feedback, message, tracker, tracker.events_since(loaded),
+                               result, now=at)
     except Exception as exc:
         _log.exception("conversation %s: the turn of #%d failed (attempt %d of %d)", cid,
                        entry.sequence, entry.attempts, MAX_ATTEMPTS)
@@ -151,9 +166,11 @@ def _serve_entry(rt: WorkerRuntime, lease: ConversationLease, tracker: Tracker,
     epoch = owner.epoch + 1 if ops is not None and ops.change else owner.epoch
     outbound = _outbound(message, result, epoch)
     record = turn_record(message, tracker, tracker.events_since(loaded), outbound,
-                         model=rt.bot.nlu.version, queued_at=now)
+                         model=rt.bot.nlu.version, queued_at=now,
+                         feedback=(message.control or None) if rating is not None else None)
     step = commit(tracker, now_ms=int(now * 1000), loaded_count=loaded, outbound=outbound,
                   desk=ops, record=record)
+    metrics.observe_turn(record, step.outcome)
     if live and not result.messages:
         _publish(rt, cid, typing_frame(False))
     return step

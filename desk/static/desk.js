@@ -144,6 +144,8 @@ function startDesk() {
   // Admins manage users; supervisors and admins read the audit log; agents see one view.
   byId("view-users").hidden = me.role !== "admin";
   byId("view-audit").hidden = !LEADS.has(me.role);
+  byId("view-review").hidden = !LEADS.has(me.role);
+  byId("view-analytics").hidden = !LEADS.has(me.role);
   byId("view-desk").hidden = !LEADS.has(me.role);
   queues.show("waiting");
   live.start();

@@ -17,11 +17,15 @@ from collections.abc import Sequence
 from brain.errors import BotDataError, BrainError
 from desk.errors import DeskError
 from gateway.cli import (
+    analytics_command,
+    archiver_command,
     db_command,
     desk_command,
     dialogue_commands,
     gateway_command,
+    model_command,
     nlu_commands,
+    review_command,
     run_command,
     worker_command,
 )
@@ -46,6 +50,10 @@ def build_parser() -> argparse.ArgumentParser:
     telegram_command.register(commands)
     db_command.register(commands)
     desk_command.register(commands)
+    review_command.register(commands)
+    model_command.register(commands)
+    analytics_command.register(commands)
+    archiver_command.register(commands)
     return parser
 
 
