@@ -35,7 +35,7 @@ from sqlalchemy.exc import DataError, SQLAlchemyError
 
 from desk import api_accounts, api_analytics, api_handoffs, api_live, api_review
 from desk.accounts import Accounts
-from desk.archiver import Archiver
+from desk.archiver_thread import ArchiverThread
 from desk.assignment import AutoAssigner
 from desk.auth import LoginThrottle, Principal, Sessions, csrf_ok
 from desk.context import ADDRESS, CONTEXT, PRINCIPAL, DeskContext
@@ -129,8 +129,9 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
         recorder = DeskRecorder(client, db, consumer=consumer)
         await recorder.start()
         stack.push_async_callback(recorder.aclose)
-        if config.archiver:
-            archiver = Archiver(client, db, consumer=consumer, registry=config.registry)
+        if config.archiver:  # on a thread of its own: its batches are CPU work
+            archiver = ArchiverThread(config.redis_url, config.database_url,
+                                      consumer=consumer, registry=config.registry)
             await archiver.start()
             stack.push_async_callback(archiver.aclose)
         if config.timers:

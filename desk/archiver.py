@@ -6,7 +6,9 @@ database that was down), then the idle entries of members that died (``XAUTOCLAI
 after ``claim_idle_ms``, again every half of it), then new ones — and store each batch with
 ``desk.archive_store.store_turns`` in one transaction. A batch is acknowledged only after
 the commit: a crash between the two stores it again, which the store's
-``(conversation, sequence)`` key turns into nothing.
+``(conversation, sequence)`` key turns into nothing. After a batch that was not full it
+waits ``gather_seconds`` (0.25 s) for the next one to fill: a transaction costs about as much
+CPU for 5 records as for 500.
 
 Errors (``_classify``):
 
@@ -98,8 +100,11 @@ class Archiver:
     def __init__(self, client: aioredis.Redis, db: Database, *, consumer: str,
                  batch: int = 500, claim_idle_ms: int = 60_000,
                  registry: CollectorRegistry | None = None,
-                 metrics_interval: float = 5.0) -> None:
+                 metrics_interval: float = 5.0, gather_seconds: float = 0.25) -> None:
         self._redis = client
+        # After a batch smaller than ``batch``, wait this long before reading again: a
+        # transaction per few records would cost many times the CPU per turn of a full one.
+        self._gather_seconds = gather_seconds
         self._db = db
         self._consumer = consumer
         self._batch = batch
@@ -139,9 +144,17 @@ class Archiver:
                     found = cast(list[Any], await self._redis.xreadgroup(
                         GROUP, self._consumer, {ARCHIVE_STREAM: ">"}, count=self._batch,
                         block=1000))
+                    read = 0
                     for _, items in found or ():
                         await self._archive(items)
+                        read += len(items)
                     delay = 0.5
+                    if read and read < self._batch and self._gather_seconds > 0:
+                        try:  # let the next batch fill up
+                            await asyncio.wait_for(self._loop.stopping.wait(),
+                                                   self._gather_seconds)
+                        except TimeoutError:
+                            pass
             except Exception as exc:
                 if isinstance(exc, RedisError) or _classify(exc) == "unavailable":
                     _log.warning("archiver: %s (%s); retrying in %.1f s", type(exc).__name__,

@@ -8,6 +8,7 @@ minor version, naming the version that made it, before any pickled state is touc
 
 from __future__ import annotations
 
+import hashlib
 import json
 import platform
 import shutil
@@ -80,11 +81,15 @@ def _write_folder(model: NluModel, folder: Path) -> None:
 
 
 def model_id(meta: dict[str, Any]) -> str:
-    """A model's version as the archive records it: when it was made and what it was
-    trained on (``20261202T101500-3f2a9c1e``), stable for a model written before ids were."""
+    """A model's version as the archive records it: when it was made and a digest of
+    what made it — its data, config and seed (``20261202T101500-3f2a9c1e``) — so that two
+    models trained in the same second differ unless they are the same model; stable for a
+    model written before ids were (computed again from its meta)."""
     created = str(meta.get("created_at") or "unknown")
     stamp = created.replace("-", "").replace(":", "").split("+")[0].split(".")[0]
-    return f"{stamp}-{str(meta.get('data_fingerprint') or '')[:8]}".rstrip("-")
+    made_of = json.dumps([meta.get("data_fingerprint"), meta.get("config"),
+                          meta.get("seed")], sort_keys=True, default=str)
+    return f"{stamp}-{hashlib.sha256(made_of.encode()).hexdigest()[:8]}"
 
 
 def find_model(path: Path) -> Path:
