@@ -135,7 +135,8 @@ def rating_from(data: Any) -> Rating:
     elif not 1 <= rating.value <= 5:
         raise InvalidRating("invalid feedback: a csat 'value' is 1 to 5")
     if rating.about_position is not None and rating.about_sequence is None:
-        raise InvalidRating("invalid feedback: 'about_position' needs 'about_sequence'")
+        # a position in no turn names nothing (a csat's): kept as the conversation's
+        rating = msgspec.structs.replace(rating, about_position=None)
     return rating
 
 

@@ -56,6 +56,7 @@ from desk.archive_store import parse_record, store_turns
 from desk.background import BackgroundLoop
 from desk.database import Database
 from desk.errors import DeskError
+from desk.events import ensure_group
 from workers.bus import ARCHIVE_STREAM
 
 __all__ = ["GROUP", "ArchiveMetrics", "Archiver"]
@@ -133,7 +134,7 @@ class Archiver:
         delay = 0.5
         while not self._loop.stopping.is_set():
             try:
-                await _ensure_group(self._redis)
+                await ensure_group(self._redis, GROUP, start="0", stream=ARCHIVE_STREAM)
                 await self._drain_pending()
                 await self._drain_claimable()
                 claimed_at = time.monotonic()
@@ -284,15 +285,6 @@ async def _first_time(client: aioredis.Redis, start: str) -> int | None:
 async def _oldest_pending(client: aioredis.Redis) -> int | None:
     summary = await client.xpending(ARCHIVE_STREAM, GROUP)
     return _id_time(summary["min"]) if summary.get("min") else None
-
-
-async def _ensure_group(client: aioredis.Redis) -> None:
-    """``desk.events.ensure_group`` for the archive stream (that one names the desk's)."""
-    try:
-        await client.xgroup_create(ARCHIVE_STREAM, GROUP, id="0", mkstream=True)
-    except ResponseError as exc:
-        if "BUSYGROUP" not in str(exc):
-            raise
 
 
 def _classify(exc: BaseException) -> str:

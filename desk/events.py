@@ -27,11 +27,13 @@ async def add_event(client: aioredis.Redis, kind: str, *, conversation_id: str,
                       maxlen=STREAM_MAXLEN, approximate=True)
 
 
-async def ensure_group(client: aioredis.Redis, group: str, *, start: str) -> None:
-    """Create the consumer group ``group`` on the stream (from ``start``: "0" to read what
-    the stream holds, "$" for what comes next) unless it exists."""
+async def ensure_group(client: aioredis.Redis, group: str, *, start: str,
+                       stream: str = DESK_EVENTS_STREAM) -> None:
+    """Create the consumer group ``group`` on ``stream`` (the desk's events unless told
+    another; from ``start``: "0" to read what the stream holds, "$" for what comes next)
+    unless it exists."""
     try:
-        await client.xgroup_create(DESK_EVENTS_STREAM, group, id=start, mkstream=True)
+        await client.xgroup_create(stream, group, id=start, mkstream=True)
     except ResponseError as exc:
         if "BUSYGROUP" not in str(exc):
             raise

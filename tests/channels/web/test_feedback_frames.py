@@ -58,7 +58,6 @@ def test_the_long_poll_send_takes_a_rating_alone() -> None:
     {"kind": "csat", "value": 0},
     {"kind": "stars", "value": 3},
     {"kind": "csat", "value": 3, "comment": "x" * 501},
-    {"kind": "csat", "value": 3, "about_position": 0},
     {"kind": "csat", "value": 3, "about_sequence": -1},
     {"kind": "csat", "value": "3"},
     {"kind": "csat", "value": 3, "extra": True},
@@ -92,3 +91,12 @@ def test_the_webhook_takes_a_rating_instead_of_a_text() -> None:
     for wrong in ({**body, "text": "hi"}, {**body, "feedback": {"kind": "csat", "value": 6}}):
         with pytest.raises(BadRequest):
             _adapter().parse(json.dumps(wrong).encode())
+
+
+def test_a_position_without_its_turn_is_dropped_not_refused() -> None:
+    """JSON Schema cannot say 'about_position needs about_sequence': a rating with only
+    a position is the conversation's (its position names nothing)."""
+    from channels.models import rating_from
+
+    rating = rating_from({"kind": "csat", "value": 3, "about_position": 0})
+    assert (rating.about_sequence, rating.about_position, rating.value) == (None, None, 3)
