@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 import redis
-from bench_stack import RedisServer, stop_processes
+from bench_stack import RedisServer, archive_backlog, cpu_seconds, stop_processes
 from handoff_stack import REPO, postgres_database
 
 from brain.dialogue.events import Event, FallbackTriggered, HandoffStarted, UserUttered
@@ -112,22 +112,6 @@ def fill(url: str, rows: list[tuple[str, str, int]]) -> None:
     client.close()
 
 
-def backlog(client: redis.Redis) -> int:
-    try:
-        groups = client.xinfo_groups(ARCHIVE_STREAM)
-    except redis.ResponseError:
-        return -1
-    group = next((g for g in groups if g["name"] == b"parley-archiver"), None)
-    if group is None or group["lag"] is None:
-        return -1
-    return int(group["lag"]) + int(group["pending"])
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def measure(args: argparse.Namespace, redis_url: str, plain: str, folder: Path) -> dict[str, Any]:
     rows = records(args.records, args.conversations)
     fill(redis_url, rows)
@@ -143,15 +127,15 @@ def measure(args: argparse.Namespace, redis_url: str, plain: str, folder: Path) 
         line = process.stdout.readline()
         if "storing" not in line:
             raise SystemExit(f"the archiver did not start: {line}{log.read_text()[-2000:]}")
-        began, cpu_began = time.monotonic(), cpu_seconds(process.pid)
+        began, cpu_began = time.monotonic(), cpu_seconds([process.pid])
         client = redis.Redis.from_url(redis_url)
-        while backlog(client) != 0:
+        while archive_backlog(client) != 0:
             if process.poll() is not None:
                 raise SystemExit(f"the archiver exited: {log.read_text()[-2000:]}")
             if time.monotonic() - began > args.timeout:
                 raise SystemExit(f"not caught up after {args.timeout} s")
             time.sleep(0.02)
-        wall, cpu = time.monotonic() - began, cpu_seconds(process.pid) - cpu_began
+        wall, cpu = time.monotonic() - began, cpu_seconds([process.pid]) - cpu_began
         client.close()
     finally:
         stop_processes([process])  # type: ignore[list-item]

@@ -7,6 +7,7 @@ Imported by the scripts beside it (``python bench/<script>.py`` puts this folder
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
 import signal
 import socket
@@ -20,7 +21,8 @@ from typing import Any
 import redis
 from aiohttp import web
 
-__all__ = ["CallbackSink", "RedisServer", "free_port", "stop_processes", "wait_for_port"]
+__all__ = ["CallbackSink", "RedisServer", "archive_backlog", "cpu_seconds", "free_port",
+           "stop_processes", "wait_for_port"]
 
 
 def free_port() -> int:
@@ -42,6 +44,50 @@ def stop_processes(processes: list[subprocess.Popen[bytes]], *, name: Any = None
             print(f"{shown} did not stop in 60 s: killed", file=sys.stderr)
             process.kill()
             process.wait()
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU of ``pids`` and all their descendants alive now (from /proc)."""
+    parents: dict[int, int] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        parents[int(stat.parent.name)] = int(fields[1])
+    wanted, frontier = set(pids), list(pids)
+    while frontier:
+        parent = frontier.pop()
+        for pid, ppid in parents.items():
+            if ppid == parent and pid not in wanted:
+                wanted.add(pid)
+                frontier.append(pid)
+    ticks = 0
+    for pid in wanted:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        ticks += int(fields[11]) + int(fields[12])  # utime, stime
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def archive_backlog(client: redis.Redis) -> int | None:
+    """Turn records on ``parley:archive`` the archiver group has not stored (its lag +
+    pending, as ``parley_archive_backlog``), or None while the group does not exist (or
+    Redis cannot tell its lag)."""
+    from workers.bus import ARCHIVE_STREAM
+
+    try:
+        groups = client.xinfo_groups(ARCHIVE_STREAM)
+    except redis.ResponseError:  # no stream yet
+        return None
+    for group in groups:
+        if group["name"] in (b"parley-archiver", "parley-archiver"):
+            if group.get("lag") is None:
+                return None
+            return int(group["lag"]) + int(group.get("pending") or 0)
+    return None
 
 
 def wait_for_port(port: int, seconds: float) -> None:

@@ -43,7 +43,14 @@ from pathlib import Path
 
 import aiohttp
 import redis
-from bench_stack import CallbackSink, RedisServer, free_port, stop_processes
+from bench_stack import (
+    CallbackSink,
+    RedisServer,
+    archive_backlog,
+    cpu_seconds,
+    free_port,
+    stop_processes,
+)
 from handoff_stack import postgres_database
 
 from brain.nlu import load_nlu_config, load_training_data, save_model, train_model
@@ -134,42 +141,11 @@ def _first_replies(sink: CallbackSink) -> tuple[dict[str, float], int]:
     return first, repeats
 
 
-def _cpu_seconds(pids: list[int]) -> float:
-    """User + system CPU of ``pids`` and all their descendants alive now (from /proc)."""
-    parents: dict[int, int] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        parents[int(stat.parent.name)] = int(fields[1])
-    wanted, frontier = set(pids), list(pids)
-    while frontier:
-        parent = frontier.pop()
-        for pid, ppid in parents.items():
-            if ppid == parent and pid not in wanted:
-                wanted.add(pid)
-                frontier.append(pid)
-    ticks = 0
-    for pid in wanted:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        ticks += int(fields[11]) + int(fields[12])  # utime, stime
-    return ticks / os.sysconf("SC_CLK_TCK")
-
-
 def _archive_backlog(client: redis.Redis) -> int:
-    """Turn records on the archive stream the archiver has not stored yet."""
-    try:
-        groups = client.xinfo_groups(ARCHIVE_STREAM)
-    except redis.ResponseError:  # no stream yet
-        return 0
-    for group in groups:
-        if group["name"] in (b"parley-archiver", "parley-archiver"):
-            return int(group.get("lag") or 0) + int(group.get("pending") or 0)
-    return int(client.xlen(ARCHIVE_STREAM))
+    """Turn records on the archive stream the archiver has not stored yet (all of them
+    while no archiver has joined)."""
+    backlog = archive_backlog(client)
+    return int(client.xlen(ARCHIVE_STREAM)) if backlog is None else backlog
 
 
 class _BacklogSampler(threading.Thread):
@@ -231,7 +207,7 @@ def main() -> int:
                                                  else [])
         sampler = _BacklogSampler(args.redis_url)
         try:
-            cpu_before = _cpu_seconds(measured)
+            cpu_before = cpu_seconds(measured)
             sampler.start()
             started = time.perf_counter()
             sent = asyncio.run(_offer(url, args.rate, args.seconds, args.conversations,
@@ -246,7 +222,7 @@ def main() -> int:
                     time.monotonic() < deadline + args.drain_seconds:
                 time.sleep(0.2)  # the archiver's catching up is part of the cost
             archived_after = time.perf_counter() - replied_at
-            cpu = _cpu_seconds(measured) - cpu_before
+            cpu = cpu_seconds(measured) - cpu_before
         finally:
             sampler.done.set()
             stop_processes(processes, name=lambda p: p.args[3])

@@ -30,7 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from desk.analytics_forms import FormTally, FormWalk
 from desk.database import Database
-from desk.errors import DeskError
+from desk.errors import RecordError
 from desk.schema import ArchivedMessageRow, AuthorKind, ConversationRow, FeedbackRow, TurnRow
 
 __all__ = ["CHANNEL_NAME", "FIRST_DAY", "LAST_DAY", "MAX_DAYS", "PERCENTILE_METHOD",
@@ -48,8 +48,9 @@ _HISTOGRAM_BINS = 10
 _SATISFIED = (4, 5)  # CSAT answers that count as satisfied
 
 
-class AnalyticsRangeError(DeskError):
-    """The range, channel or time zone asked for cannot be reported on (→ 400)."""
+class AnalyticsRangeError(RecordError):
+    """The range, channel or time zone asked for cannot be reported on (→ 400, as the
+    desk's middleware answers every ``RecordError``)."""
 
 
 # --- the report ------------------------------------------------------------------------------

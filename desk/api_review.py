@@ -20,6 +20,7 @@ from aiohttp import web
 
 from desk import review
 from desk.accounts import User
+from desk.analytics import AnalyticsRangeError, parse_day
 from desk.context import CONTEXT, body, client_address, error, principal
 from desk.schema import CONVERSATION
 from workers.bus import desk_key
@@ -28,7 +29,6 @@ __all__ = ["add_routes"]
 
 _WHOLE = re.compile(r"[0-9]{1,19}")
 _CHANNEL = re.compile(r"[a-z_]{1,32}")
-_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 
 class _Entity(msgspec.Struct, forbid_unknown_fields=True):
@@ -92,11 +92,9 @@ def _moment(raw: str | None, name: str) -> datetime | None:
     if raw is None:
         return None
     try:
-        if not _DAY.fullmatch(raw):
-            raise ValueError(raw)
-        day = date.fromisoformat(raw)
-    except ValueError as exc:
-        raise ValueError(f"{name} is a day as YYYY-MM-DD, not {raw[:40]!r}") from exc
+        day = parse_day(raw, name)
+    except AnalyticsRangeError as exc:
+        raise ValueError(str(exc)) from exc
     if name == "to":
         if day == date.max:  # the last day there is: no end
             return None

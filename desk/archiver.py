@@ -35,26 +35,17 @@ from collections.abc import Mapping, Sequence
 from typing import Any, cast
 
 import redis.asyncio as aioredis
-from asyncpg import InterfaceError as PgInterfaceError
-from asyncpg.exceptions import (
-    CannotConnectNowError,
-    PostgresConnectionError,
-    TooManyConnectionsError,
-)
 from prometheus_client import CollectorRegistry, Counter, Gauge
 from redis.exceptions import RedisError, ResponseError
 from sqlalchemy.exc import (
     DataError,
     DBAPIError,
-    DisconnectionError,
     IntegrityError,
-    InterfaceError,
-    OperationalError,
 )
 
 from desk.archive_store import parse_record, store_turns
 from desk.background import BackgroundLoop
-from desk.database import Database
+from desk.database import UNAVAILABLE, Database
 from desk.errors import DeskError
 from desk.events import ensure_group
 from workers.bus import ARCHIVE_STREAM
@@ -63,10 +54,9 @@ __all__ = ["GROUP", "ArchiveMetrics", "Archiver"]
 
 GROUP = "parley-archiver"
 _log = logging.getLogger("parley.desk.archiver")
-# The database is down or restarting (not: this record is bad), as desk.recorder has it.
-_UNAVAILABLE = (OperationalError, InterfaceError, DisconnectionError, PgInterfaceError,
-                PostgresConnectionError, CannotConnectNowError, TooManyConnectionsError,
-                OSError, TimeoutError, DeskError)
+# The database is down or restarting (not: this record is bad); a socket or a desk error
+# on the way to it too.
+_UNAVAILABLE = (*UNAVAILABLE, OSError, TimeoutError, DeskError)
 # PostgreSQL's SQLSTATE classes of a database to retry: connection, transaction rollback
 # (deadlock, serialization), resources, operator intervention (a restart), system error,
 # and a database that refuses this login or does not exist (yet).

@@ -21,9 +21,21 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Self, TypeVar
 
+from asyncpg import InterfaceError as PgInterfaceError
+from asyncpg.exceptions import (
+    CannotConnectNowError,
+    PostgresConnectionError,
+    TooManyConnectionsError,
+)
 from sqlalchemy import Connection, event, text
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError, DBAPIError
+from sqlalchemy.exc import (
+    ArgumentError,
+    DBAPIError,
+    DisconnectionError,
+    InterfaceError,
+    OperationalError,
+)
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -33,14 +45,18 @@ from sqlalchemy.ext.asyncio import (
 
 from desk.errors import DatabaseUnavailableError, DatabaseUrlError, SchemaNotCurrentError
 
-__all__ = ["SQLITE_FILENAME", "Database", "SchemaVersion", "database_url", "downgrade",
-           "ensure_current", "head_revision", "insert_ignoring_duplicates", "is_current",
-           "open_database", "redacted", "schema_version", "upgrade"]
+__all__ = ["SQLITE_FILENAME", "UNAVAILABLE", "Database", "SchemaVersion", "database_url",
+           "downgrade", "ensure_current", "head_revision", "insert_ignoring_duplicates",
+           "is_current", "open_database", "redacted", "schema_version", "upgrade"]
 
 _log = logging.getLogger("parley.desk.database")
 _T = TypeVar("_T")
 
 SQLITE_FILENAME = "parley.db"
+# What a database down or restarting raises (not: this record is bad): the writers off the
+# hot path (desk.recorder, desk.archiver) keep their records for later on these.
+UNAVAILABLE = (OperationalError, InterfaceError, DisconnectionError, PgInterfaceError,
+               PostgresConnectionError, CannotConnectNowError, TooManyConnectionsError)
 _ACCEPTED = ("postgresql://USER[:PASSWORD]@HOST[:PORT]/DATABASE (or postgres://, "
              "postgresql+asyncpg://) or sqlite:///PATH (or sqlite+aiosqlite:///PATH)")
 _POSTGRES = {"postgresql", "postgres", "postgresql+asyncpg"}

@@ -13,8 +13,10 @@ the family to a status). Messages never hold a password, a token or a database p
     │   ├── DuplicateEmailError      another account has this email               (→ 409)
     │   ├── UnknownUserError         no account has this id                       (→ 404)
     │   └── LastAdminError           the change would leave no active admin       (→ 409)
-    └── RecordError                  a handoff, message, note or audit entry is malformed
-        └── UnknownHandoffError      no handoff has this id                       (→ 404)
+    └── RecordError                  a record or a request about records is malformed (→ 400)
+        ├── UnknownHandoffError      no handoff has this id                       (→ 404)
+        ├── desk.analytics.AnalyticsRangeError   a range, channel or zone to report on
+        └── desk.review_labels.ReviewError       a review label (UnknownTurnError → 404)
 
 All take one message argument, so they pickle.
 """

@@ -18,19 +18,13 @@ import logging
 from typing import Any, cast
 
 import redis.asyncio as aioredis
-from asyncpg import InterfaceError as PgInterfaceError
 from asyncpg import PostgresError
-from asyncpg.exceptions import (
-    CannotConnectNowError,
-    PostgresConnectionError,
-    TooManyConnectionsError,
-)
 from redis.exceptions import RedisError
-from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import SQLAlchemyError
 
 from desk import records
 from desk.background import BackgroundLoop
-from desk.database import Database
+from desk.database import UNAVAILABLE, Database
 from desk.errors import DeskError, RecordError
 from desk.events import ensure_group
 from desk.handoffs import HandoffReader
@@ -39,9 +33,6 @@ from workers.bus import DESK_EVENTS_STREAM
 __all__ = ["GROUP", "DeskRecorder"]
 
 GROUP = "parley-desk-recorder"
-# The database is down or restarting (not: this record is bad).
-_UNAVAILABLE = (OperationalError, InterfaceError, DisconnectionError, PgInterfaceError,
-                PostgresConnectionError, CannotConnectNowError, TooManyConnectionsError)
 _log = logging.getLogger("parley.desk.recorder")
 _MESSAGES = {"message.user": "user", "message.agent": "agent"}
 
@@ -76,7 +67,7 @@ class DeskRecorder:
                     for _, items in found or ():
                         await self._record(items)
                     delay = 0.5
-            except (RedisError, OSError, DeskError, *_UNAVAILABLE) as exc:
+            except (RedisError, OSError, DeskError, *UNAVAILABLE) as exc:
                 _log.warning("desk recorder: %s; retrying in %.1f s", type(exc).__name__,
                              delay)
                 await asyncio.sleep(delay)
@@ -102,7 +93,7 @@ class DeskRecorder:
             if fields:
                 try:
                     await self.store(fields)
-                except _UNAVAILABLE:
+                except UNAVAILABLE:
                     raise  # kept pending: stored once the database is back
                 except (SQLAlchemyError, PostgresError) as exc:  # this record, not the database
                     _log.error("desk recorder: event %s not stored (%s); skipped",

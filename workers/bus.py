@@ -38,6 +38,7 @@ __all__ = [
     "desk_key",
     "live_channel",
     "queued_since",
+    "redis_text",
     "serve_message",
     "typing_frame",
 ]
@@ -130,6 +131,11 @@ def serve_message(conversation_id: str, *, now: float | None = None) -> bytes:
     ``parley_queued_at`` (ms) tells how far behind the workers are (``queued_since``)."""
     return celery_message(SERVE_TASK, [conversation_id], INBOUND_QUEUE,
                           queued_at=time.time() if now is None else now)
+
+
+def redis_text(value: bytes | str) -> str:
+    """A value as redis-py returns it (bytes, unless the client decodes) as text."""
+    return value.decode() if isinstance(value, bytes) else value
 
 
 def queued_since(raw: bytes | str | None) -> float | None:

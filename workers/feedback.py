@@ -43,6 +43,7 @@ from typing import Any
 import msgspec
 
 from brain.actions.context import OutgoingMessage
+from brain.bot import parse_payload
 from brain.dialogue.engine import TurnResult
 from brain.dialogue.events import ActionExecuted, BotUttered, Event, HandoffEnded
 from brain.dialogue.tracker import Tracker
@@ -93,11 +94,11 @@ def rating_of_payload(payload: str) -> Rating | None:
     rest = payload[len(PAYLOAD_PREFIX):]
     if rest[:1].isalnum() or rest[:1] in ("_", "-", ".", "/"):
         return None  # another intent that merely starts the same: /parley_feedbackish
-    try:
-        fields = json.loads(rest) if rest else None
-    except ValueError as exc:
-        raise InvalidRating("invalid feedback button: its fields are not JSON") from exc
-    if not isinstance(fields, dict) or set(fields) - {"k", "v", "s", "p"}:
+    parsed = parse_payload(payload)  # a button's payload, as the bot reads every one
+    if parsed is None:
+        raise InvalidRating("invalid feedback button: its fields are not a JSON object")
+    fields = {e["entity"]: e["value"] for e in parsed["entities"]}
+    if set(fields) - {"k", "v", "s", "p"}:
         raise InvalidRating("invalid feedback button: expected the fields k, v, s, p")
     kind = _KINDS.get(fields.get("k"))  # type: ignore[arg-type]
     if kind is None:

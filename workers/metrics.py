@@ -29,11 +29,10 @@ else is folded into ``other``. Never a conversation id or a text.
 from __future__ import annotations
 
 import functools
-import json
 import logging
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, ParamSpec
 
 from celery.signals import worker_process_shutdown
@@ -110,11 +109,11 @@ def _best_effort(count: Callable[_P, None]) -> Callable[_P, None]:
 
 
 @_best_effort
-def observe_turn(record: str, outcome: Commit) -> None:
-    """Count a served entry from its turn record, if its commit went through."""
+def observe_turn(turn: Mapping[str, Any], outcome: Commit) -> None:
+    """Count a served entry from its turn record (``workers.turn_record.turn_fields``), if
+    its commit went through."""
     if outcome not in _COMMITTED:
         return  # refused: the turn is done again (conflict) or by another worker
-    turn: dict[str, Any] = json.loads(record)
     channel = _bounded(turn.get("channel"))
     kind = turn.get("kind") if turn.get("kind") in _KINDS else "other"
     events = turn.get("events") or []

@@ -47,6 +47,7 @@ from brain.bot import Bot
 from brain.dialogue.domain import Domain
 from brain.errors import BrainError, ModelError
 from brain.nlu import NluModel, find_model, load_model
+from workers.bus import redis_text
 
 __all__ = ["ACTIVE_MODEL_KEY", "WORKER_MODEL_PREFIX", "ActiveModel", "ModelSwitch",
            "activate", "load_bot", "load_checked", "model_held", "model_problems",
@@ -70,15 +71,13 @@ class ActiveModel:
 
 def read_active(client: redis.Redis) -> ActiveModel | None:
     """The published model, or None when none was ever activated."""
-    fields = {_text(k): _text(v) for k, v in client.hgetall(ACTIVE_MODEL_KEY).items()}
+    fields = {redis_text(k): redis_text(v)
+              for k, v in client.hgetall(ACTIVE_MODEL_KEY).items()}
     if not fields.get("path"):
         return None
     return ActiveModel(Path(fields["path"]), fields.get("model_id", ""),
                        int(fields.get("version", "0")))
 
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
 
 
 def activate(client: redis.Redis, path: Path, model_id: str) -> int:
@@ -105,7 +104,7 @@ def worker_models(client: redis.Redis) -> list[dict[str, Any]]:
             status = json.loads(raw)
         except ValueError:
             continue
-        status["worker"] = _text(key).removeprefix(WORKER_MODEL_PREFIX)
+        status["worker"] = redis_text(key).removeprefix(WORKER_MODEL_PREFIX)
         statuses.append(status)
     return statuses
 

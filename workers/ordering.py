@@ -29,7 +29,7 @@ from typing import Literal
 import redis
 
 from brain.dialogue.handoff import BOT, Ownership
-from workers.bus import UNSERVED_KEY, conversation_key
+from workers.bus import UNSERVED_KEY, conversation_key, redis_text
 
 __all__ = ["BATCH", "MAX_ATTEMPTS", "ConversationLease", "Entry", "LeaseRenewer", "Taken",
            "ownership"]
@@ -93,7 +93,7 @@ _STATES = {"bot", "queued", "agent", "closed"}
 def ownership(values: list[bytes | str | None]) -> Ownership:
     """The owner hash's ``state``, ``epoch``, ``handoff``, ``offline``, ``team`` as a
     script read them (missing fields: the bot's, at epoch 0)."""
-    state, epoch, handoff, offline, team = (_text(v) if v else "" for v in values)
+    state, epoch, handoff, offline, team = (redis_text(v) if v else "" for v in values)
     return Ownership(state if state in _STATES else "bot",  # type: ignore[arg-type]
                      int(epoch) if epoch.isdigit() else 0, handoff, offline == "1", team)
 
@@ -159,7 +159,7 @@ class ConversationLease:
                 conversation_key(cid, "queued"), conversation_key(cid, "attempts"),
                 UNSERVED_KEY, conversation_key(cid, "owner")]
         result = self._take(keys=keys, args=[self.owner, self._renewer.lease_ms, cid])
-        kind = _text(result[0])
+        kind = redis_text(result[0])
         if kind != "serve":
             return Taken("busy" if kind == "busy" else "idle")
         self._held = True
@@ -189,6 +189,3 @@ class ConversationLease:
         except redis.RedisError:
             pass  # it expires by itself; raising here would hide the original error
 
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value

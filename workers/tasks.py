@@ -56,7 +56,7 @@ from workers.handoff_desk import TurnFacts, desk_ops
 from workers.model_switch import model_held
 from workers.ordering import BATCH, MAX_ATTEMPTS, ConversationLease, Entry
 from workers.runtime import WorkerRuntime, runtime
-from workers.turn_record import turn_record
+from workers.turn_record import encode_record, turn_fields
 
 __all__ = ["BATCH", "MAX_ATTEMPTS", "serve", "serve_conversation"]
 
@@ -165,11 +165,11 @@ def _serve_entry(rt: WorkerRuntime, lease: ConversationLease, tracker: Tracker,
     ops = desk_ops(rt.desk, tracker, TurnFacts(message, owner, result.handoff, now))
     epoch = owner.epoch + 1 if ops is not None and ops.change else owner.epoch
     outbound = _outbound(message, result, epoch)
-    record = turn_record(message, tracker, tracker.events_since(loaded), outbound,
+    record = turn_fields(message, tracker, tracker.events_since(loaded), outbound,
                          model=rt.bot.nlu.version, queued_at=now,
                          feedback=(message.control or None) if rating is not None else None)
     step = commit(tracker, now_ms=int(now * 1000), loaded_count=loaded, outbound=outbound,
-                  desk=ops, record=record)
+                  desk=ops, record=encode_record(record))
     metrics.observe_turn(record, step.outcome)
     if live and not result.messages:
         _publish(rt, cid, typing_frame(False))

@@ -34,7 +34,7 @@ from brain.dialogue.events import Event, UserUttered
 from brain.dialogue.tracker import Tracker
 from channels.models import InboundMessage, OutboundMessage
 
-__all__ = ["RECORD_FORMAT", "turn_record"]
+__all__ = ["RECORD_FORMAT", "encode_record", "turn_fields", "turn_record"]
 
 RECORD_FORMAT = 1
 
@@ -43,6 +43,20 @@ def turn_record(message: InboundMessage, tracker: Tracker, events: Sequence[Even
                 replies: Sequence[OutboundMessage], *, model: str, queued_at: float,
                 feedback: dict[str, Any] | None = None) -> str:
     """The JSON record of the turn that served ``message`` (module doc)."""
+    return encode_record(turn_fields(message, tracker, events, replies, model=model,
+                                     queued_at=queued_at, feedback=feedback))
+
+
+def encode_record(fields: dict[str, Any]) -> str:
+    """``turn_fields``'s record as the archive stream holds it."""
+    return json.dumps(fields, ensure_ascii=False, separators=(",", ":"), default=str)
+
+
+def turn_fields(message: InboundMessage, tracker: Tracker, events: Sequence[Event],
+                replies: Sequence[OutboundMessage], *, model: str, queued_at: float,
+                feedback: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The record of the turn that served ``message`` as data (the worker counts its
+    metrics from it before it is encoded, instead of decoding the JSON again)."""
     received = message.received_at or queued_at
     parse = next((e.parse for e in events if isinstance(e, UserUttered)), None)
     record = {
@@ -70,4 +84,4 @@ def turn_record(message: InboundMessage, tracker: Tracker, events: Sequence[Even
                   "handoff": bool(tracker.handoff)},
         "feedback": feedback,
     }
-    return json.dumps(record, ensure_ascii=False, separators=(",", ":"), default=str)
+    return record

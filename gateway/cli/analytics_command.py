@@ -12,10 +12,9 @@ import argparse
 import asyncio
 import json
 import sys
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from gateway.cli.db_command import DEFAULT_BOT_DIR, resolve_database_url
+from gateway.cli.db_command import add_bot_dir_argument, resolve_database_url
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -35,10 +34,7 @@ def register(commands: Any) -> None:
     parser.add_argument("--channel", help="only this channel (web, slack, telegram, whatsapp)")
     parser.add_argument("--tz", default="UTC", help="the time zone of the days (default: UTC)")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
-    parser.add_argument("--bot-dir", "--bot", dest="bot_dir", type=Path,
-                        default=DEFAULT_BOT_DIR, metavar="BOTDIR",
-                        help="the bot folder whose parley.db to use when PARLEY_DATABASE_URL "
-                        f"is unset (default: {DEFAULT_BOT_DIR})")
+    add_bot_dir_argument(parser)
     parser.set_defaults(handler=_analytics)
 
 

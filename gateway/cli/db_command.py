@@ -32,9 +32,10 @@ def register(commands: Any) -> None:
 
 
 def add_bot_dir_argument(parser: argparse.ArgumentParser) -> None:
-    """``--bot-dir``, for commands that take the database from the bot folder but have
-    other positional arguments."""
-    parser.add_argument("--bot-dir", type=Path, default=DEFAULT_BOT_DIR, metavar="BOTDIR",
+    """``--bot-dir`` (or ``--bot``), for commands that take the database from the bot
+    folder but have other positional arguments."""
+    parser.add_argument("--bot-dir", "--bot", dest="bot_dir", type=Path,
+                        default=DEFAULT_BOT_DIR, metavar="BOTDIR",
                         help="the bot folder whose parley.db to use when PARLEY_DATABASE_URL "
                         f"is unset (default: {DEFAULT_BOT_DIR})")
 

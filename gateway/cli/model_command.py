@@ -27,6 +27,7 @@ from rich.table import Table
 
 from brain.dialogue.domain_reader import load_domain
 from brain.nlu import find_model
+from workers.bus import redis_text
 from workers.model_switch import (
     ACTIVE_MODEL_KEY,
     activate,
@@ -118,7 +119,8 @@ def _current(args: argparse.Namespace) -> int:
     try:
         with redis.Redis.from_url(_redis_url(), socket_connect_timeout=5,
                                   socket_timeout=10) as client:
-            active = {_text(k): _text(v) for k, v in client.hgetall(ACTIVE_MODEL_KEY).items()}
+            active = {redis_text(k): redis_text(v)
+                      for k, v in client.hgetall(ACTIVE_MODEL_KEY).items()}
             workers = worker_models(client)
     except redis.RedisError as exc:
         print(f"parley: error: Redis (PARLEY_REDIS_URL) did not answer: {exc}",
@@ -139,9 +141,6 @@ def _redis_url() -> str:
                                   "redis://127.0.0.1:6379/0" + ("" if url else " (it is not set)"))
     return url
 
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
 
 
 def _print_current(active: dict[str, str], workers: list[dict[str, Any]],
