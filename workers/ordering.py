@@ -134,8 +134,10 @@ class LeaseRenewer:
                 try:
                     if not self._renew(keys=[key], args=[owner, self._lease_ms]):
                         self.drop(owner)  # lost: the commit will notice and refuse
-                except redis.RedisError:
-                    pass  # retried on the next round; the lease outlives a miss
+                except (redis.RedisError, OSError, ValueError):
+                    # retried on the next round; the lease outlives a miss (ValueError,
+                    # OSError: the client was closed under this thread, as at shutdown)
+                    pass
 
 
 class ConversationLease:
