@@ -10,6 +10,9 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, settings
 
+from channels.log_privacy import uninstall_log_privacy
+from desk import encryption
+
 # Property tests: no deadline (two shared cores under a full suite make timings noise) and
 # a bounded number of examples, so that each parser's properties take seconds. The example
 # database lives in .hypothesis/ (ignored by git). HYPOTHESIS_PROFILE=parley-long runs more.
@@ -22,6 +25,17 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "parley"))
 FIXTURES = Path(__file__).parent / "fixtures"
 REPO = Path(__file__).parent.parent
 SHARED_DATA = REPO.parent / "shared" / "data"
+# The key of the desk's records: this process's ring in every test, and the
+# PARLEY_ENCRYPTION_KEYS of the gateways and archivers tests start (tests.processes).
+TEST_ENCRYPTION_KEY = encryption.new_key()
+
+
+@pytest.fixture(autouse=True)
+def _encryption_ring() -> Iterator[None]:
+    """Encryption at rest on, as in production, so that every test exercises it."""
+    encryption.configure(encryption.KeyRing.from_keys([TEST_ENCRYPTION_KEY]))
+    yield
+    encryption.configure(None)
 
 
 @pytest.fixture(autouse=True)
@@ -30,6 +44,7 @@ def _scrub_parley_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
         if name.startswith("PARLEY_"):
             monkeypatch.delenv(name)
     yield
+    uninstall_log_privacy()  # an entry point run in this process installed it
 
 
 @pytest.fixture(scope="session")

@@ -15,12 +15,20 @@
   2 s instead of every ~100 s (10 s × every 10th sweep), so recovery takes
   visibility_timeout + ~2 s.
 - Redis sockets have explicit timeouts longer than any blocking read we issue.
+- A worker process cleans its log records (``channels.log_privacy``) from ``worker_init``
+  on, and ``PARLEY_<NAME>_FILE`` secrets are read before the settings are, so a bare
+  ``celery -A workers.celery_app worker`` is as private as ``parley worker``.
 """
 
 from __future__ import annotations
 
-from celery import Celery
+import os
+from typing import Any
 
+from celery import Celery, signals
+
+from channels.log_privacy import install_log_privacy
+from channels.secret_values import resolve_secret_files
 from workers.bus import INBOUND_QUEUE
 from workers.settings import WorkerSettings
 
@@ -51,4 +59,10 @@ def create_celery(settings: WorkerSettings) -> Celery:
     return celery
 
 
+def _private_logs(**_: Any) -> None:
+    install_log_privacy()
+
+
+signals.worker_init.connect(_private_logs, weak=False, dispatch_uid="parley-log-privacy")
+resolve_secret_files(os.environ)  # before any setting is read (PARLEY_REDIS_URL_FILE too)
 app = create_celery(WorkerSettings.from_env())

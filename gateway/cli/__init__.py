@@ -11,10 +11,14 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Sequence
 
 from brain.errors import BotDataError, BrainError
+from channels.log_privacy import install_log_privacy
+from channels.redaction import RedactionSettingsError
+from channels.secret_values import SecretFileError, resolve_secret_files
 from desk.errors import DeskError
 from gateway.cli import (
     analytics_command,
@@ -25,6 +29,7 @@ from gateway.cli import (
     gateway_command,
     model_command,
     nlu_commands,
+    privacy_command,
     review_command,
     run_command,
     worker_command,
@@ -54,12 +59,19 @@ def build_parser() -> argparse.ArgumentParser:
     model_command.register(commands)
     analytics_command.register(commands)
     archiver_command.register(commands)
+    privacy_command.register(commands)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    try:
+        resolve_secret_files(os.environ)  # PARLEY_<NAME>_FILE, before any setting is read
+        install_log_privacy()  # before anything logs; the child processes inherit the key
+    except (SecretFileError, RedactionSettingsError) as exc:
+        print(f"parley: error: {exc}", file=sys.stderr)
+        return 2
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
     try:
