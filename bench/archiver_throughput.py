@@ -7,6 +7,9 @@ handoff in one conversation of ten, a thumbs rating in one of five), then starts
 ``parley archiver`` against a fresh database — on the PostgreSQL server ``--postgres``
 (a database of its own, dropped after; the default) or, with ``--sqlite``, a file in a
 temporary folder — and waits until the consumer group's backlog (lag + pending) is 0.
+``--encryption on`` (the default, as in production) gives the archiver a new key in
+``PARLEY_ENCRYPTION_KEYS``; ``off`` runs it with ``PARLEY_ENCRYPTION=off``, so the
+difference of the two is what encryption at rest costs per turn.
 
 Prints the settings, the wall time, turns/s, and the archiver process's CPU seconds per
 1,000 turns (user + system, from /proc, between its "storing" line and the empty
@@ -15,6 +18,7 @@ status 1 if the database does not hold every record once at the end.
 
     python bench/archiver_throughput.py [--records 20000] [--conversations 400]
         [--batch 500] [--postgres postgresql://postgres@127.0.0.1:5432 | --sqlite]
+        [--encryption on|off]
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ from brain.dialogue.events import Event, FallbackTriggered, HandoffStarted, User
 from brain.dialogue.tracker import Tracker
 from channels.models import Button, InboundMessage, OutboundMessage
 from desk.database import database_url, open_database, upgrade
+from desk.encryption import new_key
 from workers.bus import ARCHIVE_STREAM
 from workers.turn_record import turn_record
 
@@ -118,6 +123,10 @@ def measure(args: argparse.Namespace, redis_url: str, plain: str, folder: Path) 
     asyncio.run(upgrade(database_url(plain, folder)))
     env = {k: v for k, v in os.environ.items() if not k.startswith("PARLEY_")}
     env.update(PARLEY_REDIS_URL=redis_url, PARLEY_DATABASE_URL=plain)
+    if args.encryption == "on":
+        env["PARLEY_ENCRYPTION_KEYS"] = new_key()
+    else:
+        env["PARLEY_ENCRYPTION"] = "off"
     log = folder / "archiver.log"
     process = subprocess.Popen(
         [sys.executable, "-m", "gateway.cli", "archiver", "--batch", str(args.batch)],
@@ -142,6 +151,7 @@ def measure(args: argparse.Namespace, redis_url: str, plain: str, folder: Path) 
     stored = asyncio.run(_count(database_url(plain, folder)))
     return {"database": "sqlite" if args.sqlite else "postgresql", "records": args.records,
             "conversations": args.conversations, "batch": args.batch, "cores": os.cpu_count(),
+            "encryption": args.encryption,
             "stored": stored, "wall_s": round(wall, 2),
             "turns_per_s": round(args.records / wall, 1),
             "cpu_s_per_1000_turns": round(cpu / args.records * 1000, 3)}
@@ -172,6 +182,8 @@ def main() -> int:
                        default="postgresql://postgres@127.0.0.1:5432",
                        help="the PostgreSQL server to make a database on (default: %(default)s)")
     where.add_argument("--sqlite", action="store_true", help="a SQLite file instead")
+    parser.add_argument("--encryption", choices=("on", "off"), default="on",
+                        help="encryption at rest of the stored records (default: on)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="parley-archiver-bench-") as tmp, \
             contextlib.ExitStack() as stack:
@@ -183,7 +195,7 @@ def main() -> int:
         result = measure(args, server.url, plain, folder)
     print(f"archiver: {result['records']} turn records of {result['conversations']} "
           f"conversations into {result['database']} (batch {result['batch']}, "
-          f"{result['cores']} cores)")
+          f"{result['cores']} cores, encryption {result['encryption']})")
     print(f"  {result['wall_s']} s: {result['turns_per_s']} turns/s, "
           f"{result['cpu_s_per_1000_turns']} CPU s per 1,000 turns (archiver process)")
     print(json.dumps(result))

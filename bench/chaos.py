@@ -54,6 +54,7 @@ from bench_stack import CallbackSink, RedisServer, free_port, wait_for_port
 
 from brain.nlu import load_nlu_config, load_training_data, save_model, train_model
 from channels.web.adapter import sign
+from desk.encryption import new_key
 
 REPO = Path(__file__).resolve().parents[1]
 BOT = REPO / "examples" / "support_bot"
@@ -322,7 +323,7 @@ def main() -> int:
         env = {k: v for k, v in os.environ.items() if not k.startswith("PARLEY_")}
         env.update(PARLEY_REDIS_URL=bus.url, PARLEY_WEB_SECRET=SECRET,
                    PARLEY_WEB_CALLBACK_URL=sink.url, PARLEY_BOT_DIR=str(BOT),
-                   PARLEY_MODEL=str(model))
+                   PARLEY_MODEL=str(model), PARLEY_ENCRYPTION_KEYS=new_key())
         stack = Stack(env=env, logs=workdir, workers=args.workers)
         offered, happened, stop = Offered(), [], threading.Event()
         try:

@@ -56,6 +56,7 @@ from handoff_stack import postgres_database
 from brain.nlu import load_nlu_config, load_training_data, save_model, train_model
 from channels.web.adapter import sign
 from desk.database import database_url, upgrade
+from desk.encryption import new_key
 from workers.bus import ARCHIVE_STREAM
 
 REPO = Path(__file__).resolve().parents[1]
@@ -72,7 +73,8 @@ def _start_stack(args: argparse.Namespace, sink: CallbackSink, model: Path,
     env.update(PARLEY_REDIS_URL=args.redis_url, PARLEY_WEB_SECRET=SECRET,
                PARLEY_WEB_CALLBACK_URL=sink.url, PARLEY_PORT=str(port),
                PARLEY_BOT_DIR=str(BOT), PARLEY_MODEL=str(model),
-               PARLEY_DATABASE_URL=database, PARLEY_ARCHIVER=args.archiver)
+               PARLEY_DATABASE_URL=database, PARLEY_ARCHIVER=args.archiver,
+               PARLEY_ENCRYPTION_KEYS=new_key())  # encryption at rest, as in production
     if args.flood:
         env["PARLEY_MAX_UNSERVED"] = str(max(50, args.flood))
     parley = [sys.executable, "-m", "gateway.cli"]

@@ -20,6 +20,7 @@ from bench_stack import free_port, wait_for_port
 
 from desk.accounts import Accounts
 from desk.database import database_url, open_database, upgrade
+from desk.encryption import new_key
 from workers.bus import DESK_TEAMS_KEY
 
 __all__ = ["BOT", "REPO", "desk_database", "postgres_database", "start_stack"]
@@ -79,6 +80,7 @@ def start_stack(args: argparse.Namespace, model: Path, desk_url: str, logs: Path
     env.update(PARLEY_REDIS_URL=args.redis_url, PARLEY_PORT=str(port),
                PARLEY_BOT_DIR=str(BOT), PARLEY_MODEL=str(model),
                PARLEY_DATABASE_URL=desk_url, PARLEY_SESSION_SECRET="bench-session-secret-0123",
+               PARLEY_ENCRYPTION_KEYS=new_key(),  # encryption at rest, as in production
                # Every user comes from 127.0.0.1: its new-conversation and socket rates are
                # one client's, which the defaults (30 and 120 a minute) would refuse.
                PARLEY_RATE_LIMIT_SESSIONS="off", PARLEY_RATE_LIMIT_SOCKETS="off")

@@ -340,17 +340,16 @@ async def _forms(session: AsyncSession, span: Window, channel: str | None,
     """Each form started in the range, followed through its conversation's later turns
     (past the range's end too: a form started on its last evening may end the next day)."""
     t = TurnRow
-    record = cast(t.record, Text)  # a coarse filter; the walk reads the events themselves
+    # The plain form events (the record is encrypted); a coarse filter, the walk reads them.
     started = select(t.conversation_id).where(
         *_in(t.at, span), *_channel(t.channel, channel),
-        record.like("%form_start%")).distinct()
+        cast(t.form_events, Text).like("%form_start%")).distinct()
     # Only the turns that can matter to a form: those it is open after, and those with a
     # form's or a restart's event.
-    turns = select(t.conversation_id, t.channel, t.at, t.record["events"],
-                   t.record["state"]).where(
+    turns = select(t.conversation_id, t.channel, t.at, t.form_events, t.requested_slot).where(
         t.conversation_id.in_(started), t.at >= span.bounds[0],
-        t.active_form.is_not(None) | record.like("%form_st%")
-        | record.like("%session_start%")).order_by(t.conversation_id, t.sequence)
+        t.active_form.is_not(None) | t.form_events.is_not(None)).order_by(
+        t.conversation_id, t.sequence)
 
     def tally_for(form: str, name: str, at: datetime) -> FormTally | None:
         if not span.bounds[0] <= at < span.bounds[-1]:
@@ -359,8 +358,8 @@ async def _forms(session: AsyncSession, span: Window, channel: str | None,
         return cells[name, day].forms[form]
 
     walk = FormWalk(tally_for)
-    for conversation, name, at, events, state in await session.execute(turns):
-        walk.turn(conversation, name, at, events, state)
+    for conversation, name, at, events, asked in await session.execute(turns):
+        walk.turn(conversation, name, at, events, {"requested_slot": asked})
     walk.finish()
 
 

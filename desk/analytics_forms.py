@@ -3,7 +3,11 @@ which slot the others stopped — read from the turn records' events in order, s
 column says when a form ended or why (``brain.dialogue.events``: ``form_start`` names the
 form; ``form_stop`` says ``completed`` when every required slot was filled, and not when
 ``action_deactivate_loop`` cancelled it; ``session_start`` is a restart, which leaves any
-form; the state after each turn names the slot being asked for)."""
+form; the state after each turn names the slot being asked for).
+
+The turn record is stored encrypted, so the walk reads the plain ``turns.form_events``
+that :func:`form_events` derives from it: those events and nothing of what the person
+said — form and slot names, the ``completed`` flag, never a slot's value."""
 
 from __future__ import annotations
 
@@ -13,7 +17,32 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-__all__ = ["FormTally", "FormWalk"]
+__all__ = ["FormTally", "FormWalk", "form_events"]
+
+_NAME = 128  # turns.active_form / turns.requested_slot
+
+
+def form_events(record: Any) -> list[dict[str, Any]] | None:
+    """The events of a turn record the form funnel reads, stripped of everything else
+    (``None``: none, or no record a walk could read). A ``slot`` event is kept only for
+    ``requested_slot``, whose value is the name of the slot being asked for."""
+    events = record.get("events") if isinstance(record, dict) else None
+    if not isinstance(events, list):
+        return None
+    kept: list[dict[str, Any]] = []
+    for event in events:
+        kind = event.get("type") if isinstance(event, dict) else None
+        if kind == "form_start":
+            kept.append({"type": kind, "name": str(event.get("name", ""))[:_NAME]})
+        elif kind == "form_stop":
+            kept.append({"type": kind, "completed": bool(event.get("completed"))})
+        elif kind == "session_start":
+            kept.append({"type": kind})
+        elif kind == "slot" and event.get("name") == "requested_slot" \
+                and isinstance(event.get("value"), str):
+            kept.append({"type": kind, "name": "requested_slot",
+                         "value": event["value"][:_NAME]})
+    return kept or None
 
 
 @dataclass(slots=True)

@@ -27,7 +27,9 @@ fallback or an unfinished form, else ``resolved``.
 Texts lose their NUL characters (PostgreSQL refuses them, in text and in JSONB), NaN and
 infinite numbers become null (JSONB refuses them too), texts are clipped to their columns'
 lengths; a record that is not a turn record is ``None`` from
-``parse_record``.
+``parse_record``. The texts, the record and the replies are stored encrypted
+(``desk.encrypted_columns``); what analytics and review count stays in plain columns
+(intent, fallback, form events without their values...).
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ from typing import Any
 from sqlalchemy import BigInteger, Boolean, Integer, String, and_, bindparam, case, or_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from desk.analytics_forms import form_events
 from desk.database import Database, insert_ignoring_duplicates
 from desk.schema import (
     CONVERSATION,
@@ -166,7 +169,7 @@ def _turn(record: Mapping[str, Any], key: tuple[str, int]) -> _Turn:
         "requested_slot": _optional_text(state.get("requested_slot"), 128),
         "latency_ms": _number(record.get("latency_ms")) if user_message else None,
         "model": _text(record.get("model"), 64) if parse is not None else "",
-        "record": dict(record),
+        "record": dict(record), "form_events": form_events(record),
     }
     turn = _Turn(key=key, row=row)
     _add_replies(turn, record.get("replies"), queued)

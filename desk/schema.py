@@ -8,6 +8,14 @@ statuses are strings with a CHECK constraint (a new value is a plain migration, 
 ``ALTER TYPE``), times are :class:`UtcDateTime` (timezone-aware in and out on both), JSON is
 JSONB on PostgreSQL. Constraint names follow one convention, which batch migrations on
 SQLite (``render_as_batch``) need to find them again.
+
+Every column that holds what a person wrote or what the bot keeps about them is
+:class:`~desk.encrypted_columns.EncryptedText` or ``EncryptedJSON`` (README "Encryption at
+rest"): message texts and payloads, the whole turn record (slot values, entities,
+attachments' URLs), replies and their buttons, notes, comments, handoff reasons and
+requests, review labels, audit details. Identifiers (conversation, user and message ids),
+staff accounts and the bot's own vocabulary (intents, forms, slot names, channels) stay
+plain: queries join, group and filter on them.
 """
 
 from __future__ import annotations
@@ -28,11 +36,13 @@ from sqlalchemy import (
     Integer,
     MetaData,
     String,
-    Text,
     TypeDecorator,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from desk.analytics_forms import form_events
+from desk.encrypted_columns import EncryptedJSON, EncryptedText
 
 __all__ = ["ApiTokenRow", "ArchivedMessageRow", "AuditEntryRow", "AuthorKind", "Base",
            "ConversationRow", "FeedbackRow", "HandoffMessageRow", "HandoffRow", "HandoffStatus",
@@ -116,7 +126,7 @@ class UtcDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-_JSON = JSON().with_variant(JSONB(), "postgresql")
+_PLAIN_JSON = JSON(none_as_null=True).with_variant(JSONB(none_as_null=True), "postgresql")
 # SQLite's autoincrement needs the column to be exactly INTEGER PRIMARY KEY.
 _BIG_ID = BigInteger().with_variant(Integer(), "sqlite")
 
@@ -194,7 +204,7 @@ class HandoffRow(Base):
     channel: Mapped[str] = mapped_column(String(32))
     user_id: Mapped[str] = mapped_column(String(PLATFORM_USER))
     team: Mapped[str] = mapped_column(String(TEAM))
-    reason: Mapped[str] = mapped_column(Text, default="")
+    reason: Mapped[str] = mapped_column(EncryptedText, default="")
     status: Mapped[str] = mapped_column(String(16))
     agent_id: Mapped[str | None] = mapped_column(
         ForeignKey("users.id", ondelete="SET NULL"), index=True)
@@ -204,7 +214,7 @@ class HandoffRow(Base):
     closed_at: Mapped[datetime | None]
     sla_deadline: Mapped[datetime | None]
     epoch: Mapped[int] = mapped_column(BigInteger, default=0)
-    request: Mapped[dict[str, Any]] = mapped_column(_JSON)
+    request: Mapped[dict[str, Any]] = mapped_column(EncryptedJSON)
 
 
 class HandoffMessageRow(Base):
@@ -222,7 +232,7 @@ class HandoffMessageRow(Base):
     conversation_id: Mapped[str] = mapped_column(String(CONVERSATION), index=True)
     author_kind: Mapped[str] = mapped_column(String(8))
     author_id: Mapped[str | None] = mapped_column(String(PLATFORM_USER))
-    text: Mapped[str] = mapped_column(Text)
+    text: Mapped[str] = mapped_column(EncryptedText)
     at: Mapped[datetime]
 
 
@@ -234,7 +244,7 @@ class NoteRow(Base):
     handoff_id: Mapped[str] = mapped_column(ForeignKey("handoffs.id", ondelete="CASCADE"))
     conversation_id: Mapped[str] = mapped_column(String(CONVERSATION))
     author_id: Mapped[str | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
-    text: Mapped[str] = mapped_column(Text)
+    text: Mapped[str] = mapped_column(EncryptedText)
     at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
@@ -251,7 +261,8 @@ class AuditEntryRow(Base):
     action: Mapped[str] = mapped_column(String(64))
     conversation_id: Mapped[str | None] = mapped_column(String(CONVERSATION), index=True)
     handoff_id: Mapped[str | None] = mapped_column(String(ID))
-    detail: Mapped[dict[str, Any]] = mapped_column(_JSON, default=dict)
+    # what a person typed can be in it (the email a failed login gave): encrypted
+    detail: Mapped[dict[str, Any]] = mapped_column(EncryptedJSON, default=dict)
     ip: Mapped[str | None] = mapped_column(String(45))  # an IPv6 address in text at most
 
 
@@ -304,8 +315,8 @@ class TurnRow(Base):
     user_message: Mapped[bool] = mapped_column(Boolean, default=False)
     message_id: Mapped[str] = mapped_column(String(MESSAGE_ID), default="")
     at: Mapped[datetime]  # received by the gateway
-    text: Mapped[str] = mapped_column(Text, default="")
-    payload: Mapped[str | None] = mapped_column(Text)
+    text: Mapped[str] = mapped_column(EncryptedText, default="")
+    payload: Mapped[str | None] = mapped_column(EncryptedText)  # entities' values in it
     intent: Mapped[str | None] = mapped_column(String(128))
     confidence: Mapped[float | None]
     fallback: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -316,7 +327,11 @@ class TurnRow(Base):
     requested_slot: Mapped[str | None] = mapped_column(String(128))
     latency_ms: Mapped[float | None]
     model: Mapped[str] = mapped_column(String(64), default="")
-    record: Mapped[dict[str, Any]] = mapped_column(_JSON)
+    record: Mapped[dict[str, Any]] = mapped_column(EncryptedJSON)
+    # The record's form events without their values, for the form funnel (the record
+    # itself is encrypted): derived from ``record`` when not given.
+    form_events: Mapped[list[Any] | None] = mapped_column(_PLAIN_JSON, default=lambda ctx: (
+        form_events(ctx.get_current_parameters().get("record"))))
 
 
 class ArchivedMessageRow(Base):
@@ -335,8 +350,8 @@ class ArchivedMessageRow(Base):
     position: Mapped[int] = mapped_column(Integer, primary_key=True)
     author_kind: Mapped[str] = mapped_column(String(8))
     author_name: Mapped[str] = mapped_column(String(200), default="")
-    text: Mapped[str] = mapped_column(Text, default="")
-    buttons: Mapped[list[Any]] = mapped_column(_JSON, default=list)
+    text: Mapped[str] = mapped_column(EncryptedText, default="")
+    buttons: Mapped[list[Any]] = mapped_column(EncryptedJSON, default=list)  # payloads
     at: Mapped[datetime]
 
 
@@ -357,7 +372,7 @@ class FeedbackRow(Base):
     sequence: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     kind: Mapped[str] = mapped_column(String(8))
     value: Mapped[int] = mapped_column(Integer)
-    comment: Mapped[str] = mapped_column(Text, default="")
+    comment: Mapped[str] = mapped_column(EncryptedText, default="")
     about_sequence: Mapped[int | None] = mapped_column(BigInteger)
     about_position: Mapped[int | None] = mapped_column(Integer)
     channel: Mapped[str] = mapped_column(String(32))
@@ -377,8 +392,8 @@ class ReviewLabelRow(Base):
     conversation_id: Mapped[str] = mapped_column(String(CONVERSATION), primary_key=True)
     sequence: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     verdict: Mapped[str] = mapped_column(String(8))
-    text: Mapped[str] = mapped_column(Text)
+    text: Mapped[str] = mapped_column(EncryptedText)
     intent: Mapped[str] = mapped_column(String(128))
-    entities: Mapped[list[Any]] = mapped_column(_JSON, default=list)
+    entities: Mapped[list[Any]] = mapped_column(EncryptedJSON, default=list)
     reviewer_id: Mapped[str | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -17,7 +17,7 @@ import pytest
 import redis
 
 from brain.nlu import load_nlu_config, load_training_data, save_model, train_model
-from tests.conftest import FIXTURES, REPO
+from tests.conftest import FIXTURES, REPO, TEST_ENCRYPTION_KEY
 
 
 def _database() -> int:
@@ -57,7 +57,8 @@ class WorkerProcess:
     a copy with a ``desk.yml`` of its own)."""
 
     def __init__(self, model: Path, log: Path, concurrency: int = 2, bot: Path = BOT, *,
-                 argv: list[str] | None = None, env: Mapping[str, str] | None = None) -> None:
+                 argv: list[str] | None = None, env: Mapping[str, str] | None = None,
+                 log_level: str = "INFO") -> None:
         full = {k: v for k, v in os.environ.items() if not k.startswith("PARLEY_")}
         full.update(PARLEY_REDIS_URL=REDIS_URL, PARLEY_BOT_DIR=str(bot),
                     PARLEY_MODEL=str(model), PARLEY_LEASE_SECONDS="3",
@@ -68,7 +69,7 @@ class WorkerProcess:
             argv or [sys.executable, "-m", "celery", "-A", "workers.celery_app", "worker",
                      "-Q", "parley.inbound", "-c", str(concurrency), "-P", "prefork",
                      "--without-gossip", "--without-mingle", "--without-heartbeat", "-l",
-                     "INFO"],
+                     log_level],
             cwd=REPO, env=full, stdout=self._log_file, stderr=subprocess.STDOUT)
         self._wait_ready()
 
@@ -92,17 +93,27 @@ class WorkerProcess:
         self._log_file.close()
 
 
+def encryption_env(env: Mapping[str, str]) -> dict[str, str]:
+    """``env`` with this test process's key as ``PARLEY_ENCRYPTION_KEYS``, unless it says
+    how to encrypt itself: what the server stores, the test can read."""
+    if any(name.startswith("PARLEY_ENCRYPTION") for name in env):
+        return dict(env)
+    return {**env, "PARLEY_ENCRYPTION_KEYS": TEST_ENCRYPTION_KEY}
+
+
 class GatewayProcess:
     """``parley gateway`` on a free port, as an operator starts it."""
 
-    def __init__(self, log: Path, env: dict[str, str], port: int | None = None) -> None:
+    def __init__(self, log: Path, env: dict[str, str], port: int | None = None, *,
+                 verbose: bool = False) -> None:
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         full = {k: v for k, v in os.environ.items() if not k.startswith("PARLEY_")}
-        full.update(env, PARLEY_REDIS_URL=REDIS_URL, PARLEY_PORT=str(self.port))
+        full.update(encryption_env(env), PARLEY_REDIS_URL=REDIS_URL, PARLEY_PORT=str(self.port))
         self.log = log
         self._log_file = log.open("a")
-        self.process = subprocess.Popen([sys.executable, "-m", "gateway.cli", "gateway"],
+        self.process = subprocess.Popen([sys.executable, "-m", "gateway.cli",
+                                         *(["-v"] if verbose else []), "gateway"],
                                         cwd=REPO, env=full, stdout=self._log_file,
                                         stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 30

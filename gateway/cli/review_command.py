@@ -77,6 +77,9 @@ def _export(args: argparse.Namespace) -> int:
         print(f"parley: error: there are no review labels: the desk's database {missing} does "
               "not exist (set PARLEY_DATABASE_URL to the desk's database)", file=sys.stderr)
         return 2
+    from gateway.cli.encryption_setup import configure_for_reading
+
+    configure_for_reading(os.environ, bot_dir)  # the labels' texts are encrypted
     labels = asyncio.run(_labels(url, args.start, args.end))
     data = load_training_data(bot_dir)
     shown = _display(out, bot_dir)

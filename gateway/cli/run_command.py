@@ -9,7 +9,9 @@ everything it started. With ``PARLEY_WORKER_METRICS_PORT`` set the worker serves
 Prometheus metrics there (``parley worker --metrics-port``). The agent desk comes up
 with it at ``/desk`` (its records in the bot folder's SQLite file unless
 ``PARLEY_DATABASE_URL`` is set), with a first admin account whose one-time password it
-prints once when nobody has an account yet.
+prints once when nobody has an account yet. The desk's records are encrypted with
+``PARLEY_ENCRYPTION_KEYS``, or when it is unset with a key made in the bot folder
+(``.parley/encryption.key``, said with a warning, used again next time).
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ def register(commands: Any) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from desk.encryption import ring_from_env
     from gateway.cli.bot_checks import check_bot
     from gateway.cli.dialogue_commands import ensure_model
     from gateway.settings import GatewaySettings
@@ -55,6 +58,7 @@ def _run(args: argparse.Namespace) -> int:
         return 2
     check_bot(bot_dir)  # as `parley data validate`: errors stop here, warnings are printed
     _check_address_early()
+    ring_from_env(os.environ)  # a bad key too, before the slow start-up
     model = ensure_model(bot_dir, Path(os.environ["PARLEY_MODEL"]) if os.environ.get(
         "PARLEY_MODEL") else None, console)
     with ExitStack() as stack:
@@ -64,10 +68,20 @@ def _run(args: argparse.Namespace) -> int:
         if orders:
             env["PARLEY_ORDERS_URL"] = orders
         settings = GatewaySettings.from_env(env)  # a bad setting stops here, named
+        _encryption(settings, bot_dir, console)
         desk = _prepare_desk(settings, bot_dir, console)
         _start_worker(env, stack, console)
         _serve(settings, console, desk)
     return 0
+
+
+def _encryption(settings: Any, bot_dir: Path, console: Console) -> None:
+    """The keys of the desk's records: the environment's, else the bot folder's own."""
+    from gateway.cli.encryption_setup import configure_for_run
+
+    configure_for_run(os.environ, bot_dir, settings.desk_database,
+                      lambda line: console.print(line, markup=False, highlight=False,
+                                                 soft_wrap=True))  # one line, unwrapped
 
 
 def _prepare_desk(settings: Any, bot_dir: Path, console: Console) -> Any:

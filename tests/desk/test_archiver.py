@@ -33,7 +33,7 @@ from desk.archiver import GROUP, Archiver, archive_backlog
 from desk.database import Database, open_database, upgrade
 from desk.database import database_url as desk_url
 from desk.schema import ArchivedMessageRow, ConversationRow, FeedbackRow, TurnRow
-from tests.conftest import REPO
+from tests.conftest import REPO, TEST_ENCRYPTION_KEY
 from tests.desk.conftest import Run
 from tests.fakes.redis_proxy import RedisProxy
 from tests.processes import REDIS_URL, clean_redis, redis_client  # noqa: F401
@@ -278,7 +278,8 @@ class ArchiverProcess:
 
     def __init__(self, database: str, log: Path) -> None:
         env = {k: v for k, v in os.environ.items() if not k.startswith("PARLEY_")}
-        env.update(PARLEY_REDIS_URL=REDIS_URL, PARLEY_DATABASE_URL=database)
+        env.update(PARLEY_REDIS_URL=REDIS_URL, PARLEY_DATABASE_URL=database,
+                   PARLEY_ENCRYPTION_KEYS=TEST_ENCRYPTION_KEY)
         self._log = log.open("a")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "gateway.cli", "archiver", "--batch", "40",

@@ -10,6 +10,7 @@ import os
 import re
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -88,6 +89,16 @@ def test_one_command_trains_starts_an_embedded_bus_and_answers_order_questions(
     assert "demo orders service" in out
     assert f"Open {parley_run.url}/" in out
     asyncio.run(_greeted_then_answered(parley_run.url))
+
+
+def test_the_desks_records_are_encrypted_with_a_key_made_in_the_bot_folder(
+        parley_run: ParleyRun) -> None:
+    key = parley_run.bot / ".parley" / "encryption.key"
+    assert stat.S_IMODE(key.stat().st_mode) == 0o600
+    out = parley_run.output()
+    said = f"warning: encryption: made a key for the desk's records in {key}: back it up"
+    assert any(line.startswith(said) for line in out.splitlines())  # one line
+    assert key.read_text().strip() not in out
 
 
 def test_on_fakeredis_the_last_resort_it_answers_as_well(

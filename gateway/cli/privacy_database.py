@@ -1,0 +1,45 @@
+"""The desk database a ``parley privacy`` task works on: ``--database-url`` (named as such
+in its errors), else the one ``parley db upgrade`` names; a SQLite file that does not exist
+is named, never made (and found empty)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from gateway.cli.db_command import add_bot_dir_argument, resolve_database_url
+
+__all__ = ["add_database_arguments", "check_file", "task_database_url"]
+
+
+def add_database_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--database-url`` and the bot folder (whose ``parley.db`` and key are the defaults)."""
+    parser.add_argument("--database-url", metavar="URL",
+                        help="the database (default: PARLEY_DATABASE_URL, else parley.db in "
+                        "the bot folder)")
+    add_bot_dir_argument(parser)
+
+
+def task_database_url(raw: str | None, bot_dir: Path) -> str:
+    """The task's database URL, as ``desk.database.database_url`` gives it."""
+    from desk.database import database_url
+    from desk.errors import DatabaseUrlError
+
+    if not raw:
+        return resolve_database_url(bot_dir)
+    try:
+        return database_url(raw, bot_dir)
+    except DatabaseUrlError as exc:  # its message names the variable; here it is the option
+        raise DatabaseUrlError(str(exc).replace("PARLEY_DATABASE_URL", "--database-url", 1)
+                               ) from None
+
+
+def check_file(url: str) -> None:
+    """A SQLite file that does not exist is one error, not a new empty database."""
+    from sqlalchemy.engine import make_url
+
+    from desk.errors import DatabaseUnavailableError
+
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite" and not Path(parsed.database or "").is_file():
+        raise DatabaseUnavailableError(f"there is no desk database at {parsed.database}")
