@@ -24,6 +24,9 @@ Errors (``_classify``):
 Gauges (``parley_archive_*``) are read from Redis every ``metrics_interval`` seconds: the
 group's lag plus its pending entries (the backlog), the age of the oldest entry not yet
 stored (from its id's time), and the stream's length.
+
+With a ``retention`` (``PARLEY_ARCHIVE_RETENTION_DAYS``, not ``off``) the archiver also
+purges the conversations older than it, hourly, one replica at a time (``desk.purge_job``).
 """
 
 from __future__ import annotations
@@ -48,6 +51,8 @@ from desk.background import BackgroundLoop
 from desk.database import UNAVAILABLE, Database
 from desk.errors import DeskError
 from desk.events import ensure_group
+from desk.purge_job import ArchivePurgeJob
+from desk.retention import ArchiveRetention
 from workers.bus import ARCHIVE_STREAM
 
 __all__ = ["GROUP", "ArchiveMetrics", "Archiver"]
@@ -91,7 +96,9 @@ class Archiver:
     def __init__(self, client: aioredis.Redis, db: Database, *, consumer: str,
                  batch: int = 500, claim_idle_ms: int = 60_000,
                  registry: CollectorRegistry | None = None,
-                 metrics_interval: float = 5.0, gather_seconds: float = 0.25) -> None:
+                 metrics_interval: float = 5.0, gather_seconds: float = 0.25,
+                 retention: ArchiveRetention | None = None,
+                 purge_first_delay: float = 30.0) -> None:
         self._redis = client
         # After a batch smaller than ``batch``, wait this long before reading again: a
         # transaction per few records would cost many times the CPU per turn of a full one.
@@ -100,7 +107,11 @@ class Archiver:
         self._consumer = consumer
         self._batch = batch
         self._claim_idle_ms = claim_idle_ms
-        self.metrics = ArchiveMetrics(registry or CollectorRegistry())
+        registry = registry or CollectorRegistry()
+        self.metrics = ArchiveMetrics(registry)
+        self.purge = ArchivePurgeJob(client, db, retention=retention, registry=registry,
+                                     first_delay=purge_first_delay) \
+            if retention is not None and retention.days is not None else None
         self._metrics_interval = metrics_interval
         self._loop = BackgroundLoop("archiver")
         self._gauges = BackgroundLoop("archiver-gauges")
@@ -108,8 +119,12 @@ class Archiver:
     async def start(self) -> None:
         self._loop.start(self._run)
         self._gauges.start(self._watch)
+        if self.purge is not None:
+            await self.purge.start()
 
     async def aclose(self) -> None:
+        if self.purge is not None:
+            await self.purge.aclose()
         await self._gauges.stop()
         await self._loop.stop()
 

@@ -19,6 +19,7 @@ from prometheus_client import CollectorRegistry
 
 from desk.archiver import Archiver
 from desk.database import open_database
+from desk.retention import ArchiveRetention
 
 __all__ = ["ArchiverThread"]
 
@@ -27,8 +28,10 @@ _log = logging.getLogger("parley.desk.archiver")
 
 class ArchiverThread:
     def __init__(self, redis_url: str, database_url: str, *, consumer: str,
-                 registry: CollectorRegistry) -> None:
+                 registry: CollectorRegistry, retention: ArchiveRetention | None = None
+                 ) -> None:
         self._redis_url = redis_url
+        self._retention = retention  # the archive's purge (desk.purge_job), on this thread
         self._database_url = database_url
         self._consumer = consumer
         self._registry = registry
@@ -65,7 +68,8 @@ class ArchiverThread:
                                          socket_connect_timeout=5)
         db = open_database(self._database_url)
         try:
-            async with Archiver(client, db, consumer=self._consumer, registry=self._registry):
+            async with Archiver(client, db, consumer=self._consumer, registry=self._registry,
+                                retention=self._retention):
                 self._started.set()
                 await self._stop.wait()
         finally:

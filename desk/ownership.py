@@ -13,6 +13,11 @@ records it in the tracker. Nothing else writes the owner.
 The scripts touch keys outside one conversation's hash slot (the team queues, the desk
 event stream, the Celery queue): like the inbox scripts (``workers.inbox``) they need one
 Redis (or a primary with replicas), not a Redis Cluster.
+
+Expiry (``workers.retention``): an operation that puts an entry in the inbox renews the
+conversation's ``seq``, ``served``, ``inbox`` and ``owner`` (persistent while a person holds
+it); a handoff's record has no expiry while it is open and gets the conversation's once it
+is closed (``parley:desk:closed`` keeps the ids of that long).
 """
 
 from __future__ import annotations
@@ -76,8 +81,9 @@ TRANSITIONS: dict[tuple[str, Owner], Owner] = {
 
 DEDUPE_TTL = 7 * 86400  # an agent's client message id is remembered this long
 
-# KEYS: handoff, owner, events, dedupe, seq, inbox, queued, unserved, inbound queue.
-# ARGV: handoff id, now (s), operation arguments ... Helpers shared by every operation.
+# KEYS: handoff, owner, events, dedupe, seq, inbox, queued, unserved, inbound queue, served,
+# attempts. ARGV: handoff id, now (s), operation arguments ...; the last, [10], is the
+# conversation's expiry (s; workers.retention). Helpers shared by every operation.
 _PRELUDE = """
 local h, owner, events = KEYS[1], KEYS[2], KEYS[3]
 local id, now = ARGV[1], ARGV[2]
@@ -101,8 +107,19 @@ end
 local function enqueue(message, serve, now_ms, queued_ttl, dedupe_ttl)
   if redis.call('EXISTS', KEYS[4]) == 1 then return 0 end
   redis.call('SET', KEYS[4], '1', 'EX', dedupe_ttl)
+  if redis.call('EXISTS', KEYS[5]) == 0 then redis.call('DEL', KEYS[10], KEYS[6], KEYS[11]) end
   local sequence = redis.call('INCR', KEYS[5])
   redis.call('HSET', KEYS[6], sequence, message)
+  -- desk activity renews the conversation's expiry (one instant for all: seq and served
+  -- expire together), none while a person holds it (workers.retention)
+  local held = redis.call('HGET', owner, 'state')
+  local clock = redis.call('TIME')
+  local at = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
+             + tonumber(ARGV[10]) * 1000
+  for _, key in ipairs({KEYS[5], KEYS[10], KEYS[6], owner}) do
+    if held == 'queued' or held == 'agent' then redis.call('PERSIST', key)
+    else redis.call('PEXPIREAT', key, at) end
+  end
   redis.call('ZADD', KEYS[8], 'NX', now_ms, cid)
   if redis.call('SET', KEYS[7], '1', 'NX', 'EX', queued_ttl) then
     redis.call('LPUSH', KEYS[9], serve)
@@ -224,7 +241,10 @@ redis.call('ZREM', 'parley:desk:active', id)
 redis.call('ZREM', 'parley:desk:deadlines', id)
 redis.call('HSET', h, 'status', 'closed', 'closed_at', now,
            'closed_by', op == 'handback' and 'handed_back' or 'closed')
+redis.call('EXPIRE', h, ARGV[10])  -- closed: kept as long as a conversation's keys
 redis.call('ZADD', 'parley:desk:closed', ARGV[7], id)
+redis.call('ZREMRANGEBYSCORE', 'parley:desk:closed', '-inf',
+           tonumber(ARGV[7]) - tonumber(ARGV[10]) * 1000)
 emit(op == 'handback' and 'handoff.handed_back' or 'handoff.closed', ARGV[4])
 return {'ended', epoch}
 """
@@ -251,9 +271,11 @@ class OpResult:
 class DeskOperations:
     """The desk's atomic changes of a handoff and its conversation's owner."""
 
-    def __init__(self, client: aioredis.Redis, *, queued_ttl: int = 300) -> None:
+    def __init__(self, client: aioredis.Redis, *, queued_ttl: int = 300,
+                 conversation_ttl: int = 30 * 86400) -> None:
         self._redis = client
         self._queued_ttl = queued_ttl
+        self._conversation_ttl = conversation_ttl  # PARLEY_RETENTION_DAYS, in seconds
         self._claim = client.register_script(_CLAIM)
         self._reply = client.register_script(_REPLY)
         self._transfer = client.register_script(_TRANSFER)
@@ -319,7 +341,7 @@ class DeskOperations:
         cid = record["conversation_id"]
         full: list[str | bytes | int] = [record["id"], f"{now:.3f}", *args,
                                          serve_message(cid, now=now), int(now * 1000),
-                                         self._queued_ttl, DEDUPE_TTL]
+                                         self._queued_ttl, DEDUPE_TTL, self._conversation_ttl]
         return list(await script(keys=keys, args=full))
 
 
@@ -328,7 +350,7 @@ def _keys(record: Mapping[str, str], message_id: str) -> list[str]:
     return [desk_key("handoff", record["id"]), conversation_key(cid, "owner"),
             DESK_EVENTS_STREAM, dedupe_key("desk", message_id), conversation_key(cid, "seq"),
             conversation_key(cid, "inbox"), conversation_key(cid, "queued"), UNSERVED_KEY,
-            INBOUND_QUEUE]
+            INBOUND_QUEUE, conversation_key(cid, "served"), conversation_key(cid, "attempts")]
 
 
 def _entry(record: Mapping[str, str], kind: str, message_id: str, *, text: str = "",

@@ -123,7 +123,9 @@ def _mount_desk(app: web.Application, settings: GatewaySettings) -> None:
         redis_url=settings.redis_url, database_url=url, registry=app[METRICS].registry,
         webhooks=settings.desk_webhooks,
         client_address=lambda r: client_address(r, settings.limits.trusted_proxies),
-        upgrade=settings.database_url is None, archiver=settings.desk_archiver)))
+        upgrade=settings.database_url is None, archiver=settings.desk_archiver,
+        conversation_ttl=settings.retention.conversation_seconds,
+        archive_retention=settings.archive_retention)))
 
 
 def _all_or_nothing(app: web.Application) -> None:
@@ -160,14 +162,15 @@ async def _redis_and_channels(app: web.Application) -> AsyncIterator[None]:
     app[REDIS] = client
     app[HTTP] = session
     app[INGRESS] = Ingress(client, dedupe_ttl=settings.dedupe_ttl_seconds,
-                           outcomes=app[METRICS].inbound)
+                           outcomes=app[METRICS].inbound, retention=settings.retention)
     app[WEB] = WebAdapter(secret=settings.web_secret, token=settings.web_token,
                           callback_url=settings.web_callback_url,
                           window=settings.replay_window_seconds, session=session)
     app[SESSIONS] = SessionSigner(_session_secret(settings),
                                   max_age=settings.session_days * 86400)
-    app[OUTBOX] = WebchatOutbox(client, size=settings.outbox_size,
-                                ttl_seconds=settings.session_days * 86400)
+    app[OUTBOX] = WebchatOutbox(client, size=settings.outbox_size,  # words: not past retention
+                                ttl_seconds=settings.retention.capped(settings.session_days
+                                                                      * 86400))
     sockets: set[web.WebSocketResponse] = set()
     app[SOCKETS] = sockets
     app[METRICS].browser_sockets.set_function(lambda: len(sockets))

@@ -19,6 +19,9 @@ A channel that shows a conversation's history to its clients (the browser chat) 
 conversation's stream and publishes it. Recorded in the step that accepts the message, it
 is there exactly when the message is: a crash cannot leave an answered message missing
 from the history, and a duplicate adds nothing.
+
+The same step renews the conversation's expiry (``PARLEY_RETENTION_DAYS``,
+``workers.retention``): a conversation expires that long after its last message.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from prometheus_client import Counter
 from channels.identifiers import checked_inbound
 from channels.models import InboundMessage
 from workers.inbox import DUPLICATE, ENQUEUE, FLOODED, Echo, enqueue_call
+from workers.retention import RetentionSettings
 
 __all__ = ["ConversationFlooded", "Echo", "Ingress", "status"]
 
@@ -42,9 +46,12 @@ class ConversationFlooded(Exception):
 
 class Ingress:
     def __init__(self, client: aioredis.Redis, *, dedupe_ttl: int,
-                 outcomes: Counter | None = None) -> None:
+                 outcomes: Counter | None = None, retention: RetentionSettings | None = None
+                 ) -> None:
         self._script = client.register_script(ENQUEUE)
         self._ttl = dedupe_ttl
+        # The conversation's expiry, renewed by each message (workers.retention).
+        self._retention = (retention or RetentionSettings()).conversation_seconds
         self._outcomes = outcomes  # labelled (channel, "accepted" | "duplicate" | "flooded")
 
     async def accept(self, message: InboundMessage, *, echo: Echo | None = None,
@@ -56,7 +63,8 @@ class Ingress:
         left out of the metrics."""
         message = checked_inbound(message)  # BadRequest (400) before anything is stored
         keys, args = enqueue_call(message, now_ms=int(time.time() * 1000),
-                                  dedupe_ttl=self._ttl, cap=cap, echo=echo)
+                                  dedupe_ttl=self._ttl, cap=cap, echo=echo,
+                                  retention_seconds=self._retention)
         answer = int(await self._script(keys=keys, args=args))
         outcome = {DUPLICATE: "duplicate", FLOODED: "flooded"}.get(answer, "accepted")
         if self._outcomes is not None and counted:

@@ -12,12 +12,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlparse
 
+from desk.retention import ArchiveRetention
 from desk.webhook_settings import WebhookSettings
 from gateway.env_values import GatewaySettingsError, integer, origins
 from gateway.limit_settings import LimitSettings
 from gateway.slack.settings import SlackSettings
 from gateway.telegram.settings import TelegramSettings
 from gateway.whatsapp.settings import WhatsAppSettings
+from workers.retention import RetentionSettings, RetentionSettingsError
 
 __all__ = ["GatewaySettings", "GatewaySettingsError"]
 
@@ -52,6 +54,10 @@ class GatewaySettings:
     bot_dir: Path | None = None
     desk_webhooks: WebhookSettings | None = None  # PARLEY_DESK_WEBHOOK_*
     desk_archiver: bool = True  # PARLEY_ARCHIVER=off: this gateway stores no turn records
+    # How long a conversation's keys outlive its last message (PARLEY_RETENTION_DAYS), and
+    # the archive's rows its last activity (PARLEY_ARCHIVE_RETENTION_DAYS).
+    retention: RetentionSettings = field(default_factory=RetentionSettings)
+    archive_retention: ArchiveRetention = field(default_factory=ArchiveRetention)
     # Messaging platforms: each is None unless its variables are set.
     slack: SlackSettings | None = None
     telegram: TelegramSettings | None = None
@@ -104,6 +110,8 @@ class GatewaySettings:
                    bot_dir=Path(env["PARLEY_BOT_DIR"]) if env.get("PARLEY_BOT_DIR") else None,
                    desk_webhooks=WebhookSettings.from_env(env),
                    desk_archiver=_on_off(env, "PARLEY_ARCHIVER"),
+                   retention=_retention(env),
+                   archive_retention=ArchiveRetention.from_env(env),
                    slack=SlackSettings.from_env(env),
                    telegram=TelegramSettings.from_env(env),
                    whatsapp=WhatsAppSettings.from_env(env))
@@ -116,3 +124,10 @@ def _on_off(env: Mapping[str, str], name: str, default: bool = True) -> bool:
     if raw not in ("on", "off", "true", "false", "1", "0", "yes", "no"):
         raise GatewaySettingsError(f"{name} must be on or off, got {env[name]!r}")
     return raw in ("on", "true", "1", "yes")
+
+
+def _retention(env: Mapping[str, str]) -> RetentionSettings:
+    try:
+        return RetentionSettings.from_env(env)
+    except RetentionSettingsError as exc:
+        raise GatewaySettingsError(str(exc)) from None

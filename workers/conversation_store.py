@@ -24,6 +24,12 @@ is written, and served again under the new owner; a handoff the turn requests or
 withdraws (``DeskOps``) changes the owner, bumps the epoch, records the handoff, puts it
 in its team's queue and adds its desk event, all with the turn.
 
+The same step renews the conversation's expiry (``workers.retention``) on every key of it
+the commit touches — ``served``, ``tracker``, ``events``, ``inbox``, ``seq``, ``outseq``,
+``outq``, ``attempts``, ``owner`` — or, when the turn leaves a person holding the
+conversation (``queued``, ``agent``), makes them persistent; a withdrawn handoff's record
+gets its expiry back.
+
 A message that cannot be served (missing from the inbox, undecodable, or attempted too
 often) is committed with ``dead_reason``: no turn, a record on ``parley:inbound:dead``
 with the reason, and the conversation goes on with the next one.
@@ -54,14 +60,15 @@ from workers.bus import (
     serve_message,
 )
 from workers.ordering import Entry, ownership
+from workers.retention import KEEP_LUA, RetentionSettings
 
 __all__ = ["HISTORY_MAX", "TRACKER_KEEP", "Commit", "ConversationStore", "Step"]
 
 TRACKER_KEEP = 60
 HISTORY_MAX = 10_000
-_FIRST_VARIADIC = 18  # ARGV index of the first event
+_FIRST_VARIADIC = 19  # ARGV index of the first event
 
-_COMMIT = """
+_COMMIT = KEEP_LUA + """
 if redis.call('GET', KEYS[3]) ~= ARGV[2] then return {'lease_lost'} end
 local n = tonumber(ARGV[1])
 if tonumber(redis.call('GET', KEYS[1]) or '0') ~= n - 1 then
@@ -74,6 +81,7 @@ if tonumber(owner[2] or '0') ~= tonumber(ARGV[14]) then
   return {'conflict', owner[1] or false, owner[2] or false, owner[3] or false,
           owner[4] or false, owner[5] or false}
 end
+local now_state = owner[1] or 'bot'
 if ARGV[15] ~= '' then
   local ops = cjson.decode(ARGV[15])
   local state = owner[1] or 'bot'
@@ -84,9 +92,13 @@ if ARGV[15] ~= '' then
     for field, value in pairs(ops.owner) do redis.call('HSET', KEYS[15], field, value) end
     for _, key in ipairs(ops.unlist) do redis.call('ZREM', key, ops.id) end
     for _, item in ipairs(ops.list) do redis.call('ZADD', item[1], item[2], ops.id) end
+    now_state = ops.owner.state or now_state
   end
   if allowed then
     for field, value in pairs(ops.handoff) do redis.call('HSET', ops.handoff_key, field, value) end
+    if ops.handoff.status == 'withdrawn' then
+      redis.call('EXPIRE', ops.handoff_key, ARGV[18])  -- closed: no longer exempt
+    end
     for _, event in ipairs(ops.events) do
       redis.call('XADD', KEYS[16], 'MAXLEN', '~', 100000, '*', 'type', event[1], 'data', event[2])
     end
@@ -95,7 +107,7 @@ end
 if ARGV[3] ~= '' then redis.call('SET', KEYS[2], ARGV[3]) end
 redis.call('SET', KEYS[1], n)
 local events = tonumber(ARGV[4])
-local first = 18
+local first = 19
 for i = first, first + events - 1 do redis.call('RPUSH', KEYS[4], ARGV[i]) end
 if events > 0 then redis.call('LTRIM', KEYS[4], -tonumber(ARGV[5]), -1) end
 for i = first + events, first + events + tonumber(ARGV[13]) - 1 do
@@ -114,19 +126,25 @@ if ARGV[11] ~= '' then
 end
 redis.call('HDEL', KEYS[6], n)
 redis.call('HDEL', KEYS[13], n)
+-- The conversation's expiry, renewed by every turn (none while a person holds it).
+local kept = {KEYS[1], KEYS[2], KEYS[4], KEYS[6], KEYS[7], KEYS[9], KEYS[10], KEYS[13],
+              KEYS[15]}
 if n >= tonumber(redis.call('GET', KEYS[7]) or '0') then
   redis.call('DEL', KEYS[3], KEYS[8])
   redis.call('ZREM', KEYS[11], ARGV[7])
+  keep(is_open(now_state), ARGV[18], kept)
   return {'done'}
 end
 redis.call('ZADD', KEYS[11], 'XX', ARGV[6], ARGV[7])
 if ARGV[9] == '1' then
   redis.call('DEL', KEYS[3])
   redis.call('LPUSH', KEYS[12], ARGV[10])
+  keep(is_open(now_state), ARGV[18], kept)
   return {'yielded'}
 end
 redis.call('PEXPIRE', KEYS[3], ARGV[8])
 local attempts = redis.call('HINCRBY', KEYS[13], n + 1, 1)
+keep(is_open(now_state), ARGV[18], kept)
 local now_owner = redis.call('HMGET', KEYS[15], 'state', 'epoch', 'handoff', 'offline', 'team')
 return {'next', n + 1, redis.call('HGET', KEYS[6], n + 1) or false, attempts,
         now_owner[1] or false, now_owner[2] or false, now_owner[3] or false,
@@ -185,9 +203,12 @@ class DeskOps:
 
 
 class ConversationStore:
-    def __init__(self, client: redis.Redis, *, archive_max: int = 1_000_000) -> None:
+    def __init__(self, client: redis.Redis, *, archive_max: int = 1_000_000,
+                 retention: RetentionSettings | None = None) -> None:
         self._redis = client
         self._archive_max = archive_max  # records the archive stream keeps unstored, at most
+        # How long the conversation's keys outlive this turn (workers.retention).
+        self._retention = (retention or RetentionSettings()).conversation_seconds
         self._commit = client.register_script(_COMMIT)
 
     @staticmethod
@@ -237,6 +258,7 @@ class ConversationStore:
             len(new_events), HISTORY_MAX, now_ms, cid, lease_ms, "1" if yield_turn else "0",
             serve_message(cid), dead_reason, dead_message, len(outbound), epoch,
             desk.to_json() if desk is not None else "", record, self._archive_max,
+            self._retention,
             *(json.dumps(e.to_dict(), ensure_ascii=False, sort_keys=True) for e in new_events),
             *(msgspec.json.encode(m) for m in outbound)]
         assert len(args) == _FIRST_VARIADIC - 1 + len(new_events) + len(outbound)

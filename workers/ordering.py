@@ -49,6 +49,10 @@ if served >= last then
 end
 local n = served + 1
 local attempts = redis.call('HINCRBY', KEYS[7], n, 1)
+if attempts == 1 then  -- a new count expires with the sequence (workers.retention)
+  local ttl = redis.call('PTTL', KEYS[3])
+  if ttl > 0 then redis.call('PEXPIRE', KEYS[7], ttl) end
+end
 local owner = redis.call('HMGET', KEYS[9], 'state', 'epoch', 'handoff', 'offline', 'team')
 return {'serve', n, redis.call('HGET', KEYS[5], n) or false,
         redis.call('GET', KEYS[4]) or false, attempts,

@@ -4,9 +4,13 @@ reply sent in several parts.
 - ``parley:telegram:button:<digest>`` → a payload too long for ``callback_data`` (64 bytes),
   written before the message carrying the button is sent, kept ``BUTTON_TTL`` seconds (a
   button pressed later than that is answered "expired" and not enqueued).
-- ``parley:telegram:parts:<conversation>:<sequence>:<index>`` → how many parts of that reply
-  Telegram accepted, so a retry (by this gateway or another that claimed the reply) goes on
-  with the next part instead of sending the first ones again.
+- ``parley:telegram:parts:<conversation>:<sequence>:<index>:<in reply to>`` → how many parts
+  of that reply Telegram accepted, so a retry (by this gateway or another that claimed the
+  reply) goes on with the next part instead of sending the first ones again; kept
+  ``PARTS_TTL`` seconds.
+
+Neither outlives the conversation's own state: ``retention_seconds`` (the gateway passes
+``PARLEY_RETENTION_DAYS``, ``workers.retention``) caps both expiries.
 
 Redis errors surface as ``redis.RedisError``; the caller decides what they mean (a 503 to
 Telegram on the webhook, a transient send error in the sender).
@@ -28,8 +32,12 @@ _PARTS = "parley:telegram:parts:"
 
 
 class TelegramState:
-    def __init__(self, client: aioredis.Redis) -> None:
+    def __init__(self, client: aioredis.Redis, *, retention_seconds: int | None = None
+                 ) -> None:
         self._redis = client
+        cap = retention_seconds or BUTTON_TTL
+        self._button_ttl = max(1, min(BUTTON_TTL, cap))
+        self._parts_ttl = max(1, min(PARTS_TTL, cap))
 
     async def remember_buttons(self, buttons: tuple[Button, ...]) -> None:
         """Keep the payload of every button that is sent as a reference."""
@@ -39,7 +47,7 @@ class TelegramState:
             return
         async with self._redis.pipeline(transaction=False) as pipe:
             for key, payload in mapping.items():
-                pipe.set(key, payload, ex=BUTTON_TTL)
+                pipe.set(key, payload, ex=self._button_ttl)
             await pipe.execute()
 
     async def button_payload(self, data: str) -> str | None:
@@ -57,8 +65,10 @@ class TelegramState:
         return 0 if value is None else int(value)
 
     async def part_sent(self, message: OutboundMessage, count: int) -> None:
-        await self._redis.set(_parts_key(message), count, ex=PARTS_TTL)
+        await self._redis.set(_parts_key(message), count, ex=self._parts_ttl)
 
 
 def _parts_key(message: OutboundMessage) -> str:
-    return f"{_PARTS}{message.conversation_id}:{message.sequence}:{message.index}"
+    # The inbound message's id too: an expired conversation numbers its replies from 1 again.
+    return (f"{_PARTS}{message.conversation_id}:{message.sequence}:{message.index}:"
+            f"{message.in_reply_to}")

@@ -4,9 +4,12 @@ apart from the gateways (which then run with ``PARLEY_ARCHIVER=off``), or beside
 It needs ``PARLEY_REDIS_URL``; the database is the one ``parley db upgrade`` names
 (``PARLEY_DATABASE_URL``, or the bot folder's ``parley.db``, ``--bot-dir``). A database of
 record must be at this code's schema (else: "run `parley db upgrade`"); the bot folder's
-file is upgraded, as the gateway does. SIGTERM or SIGINT stops it after the batch in hand
-(what it did not acknowledge is stored by the next archiver). ``--metrics-port`` serves
-the ``parley_archive_*`` metrics for Prometheus.
+file is upgraded, as the gateway does. It stores the records encrypted, so it needs
+``PARLEY_ENCRYPTION_KEYS`` (or ``PARLEY_ENCRYPTION=off``), as the gateway does. SIGTERM
+or SIGINT stops it after the batch in hand (what it did not acknowledge is stored by the
+next archiver). ``--metrics-port`` serves the ``parley_archive_*`` metrics for Prometheus.
+It also purges the conversations older than ``PARLEY_ARCHIVE_RETENTION_DAYS`` (hourly, one
+archiver or gateway at a time: ``desk.purge_job``).
 """
 
 from __future__ import annotations
@@ -58,6 +61,7 @@ def _port(raw: str) -> int:
 
 
 def _archiver(args: argparse.Namespace) -> int:
+    from gateway.cli.encryption_setup import configure_for_server
     from gateway.cli.listening import ListenError
     from gateway.settings import GatewaySettingsError
 
@@ -67,6 +71,7 @@ def _archiver(args: argparse.Namespace) -> int:
                                    "redis://127.0.0.1:6379/0" + ("" if redis_url else
                                                                  " (it is not set)"))
     database = resolve_database_url(args.bot_dir)
+    configure_for_server(os.environ, database=database)  # no key: one line, exit 2
     registry = None
     if args.metrics_port is not None:
         from prometheus_client import CollectorRegistry, start_http_server
@@ -90,6 +95,7 @@ async def _serve(redis_url: str, database: str, args: argparse.Namespace, regist
     from desk.archiver import Archiver
     from desk.database import ensure_current, open_database, redacted
     from desk.database import upgrade as upgrade_schema
+    from desk.retention import ArchiveRetention
 
     if upgrade:
         await upgrade_schema(database)
@@ -105,7 +111,8 @@ async def _serve(redis_url: str, database: str, args: argparse.Namespace, regist
     try:
         archiver = Archiver(client, db, consumer=consumer, batch=args.batch,
                             claim_idle_ms=args.claim_idle_seconds * 1000, registry=registry,
-                            metrics_interval=args.metrics_interval)
+                            metrics_interval=args.metrics_interval,
+                            retention=ArchiveRetention.from_env())
         async with archiver:
             print(f"parley archiver: storing parley:archive in {redacted(database)} "
                   f"(consumer {consumer})", flush=True)

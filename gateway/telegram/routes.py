@@ -100,7 +100,8 @@ async def _channel(app: web.Application) -> AsyncIterator[None]:
     assert settings is not None
     bot, me = app[_BOT].bot, app[_BOT].me
     adapter = TelegramAdapter(bot=bot, me=me, secret=settings.webhook_secret,
-                              state=TelegramState(app[REDIS]),
+                              state=TelegramState(app[REDIS], retention_seconds=app[
+                                  SETTINGS].retention.conversation_seconds),
                               start_payload=settings.start_payload)
     app[CHANNEL] = _Channel(adapter, app[_UPDATES])
     app[SENDERS]["telegram"] = adapter

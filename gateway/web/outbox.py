@@ -4,8 +4,9 @@ dispatcher "sends" a webchat reply.
 One Lua script per reply: skip it if this delivery is already in the outbox (a dispatcher
 that died before ``XACK`` redelivers), else number it (the conversation's next reply
 sequence), append it to the conversation's outbox stream (bounded: the newest
-``size`` frames, kept ``ttl`` seconds after the last one; the counter itself never
-expires, so a sequence is never reused) and ``PUBLISH`` it on the
+``size`` frames, kept ``ttl`` seconds after the last one, as is the counter: a browser
+that comes back later finds a count below its own and follows it, ``widget.js``) and
+``PUBLISH`` it on the
 conversation's live channel, which every gateway replica holding a socket of that
 conversation listens to. A browser that reconnects asks for the frames after the last
 sequence it saw and reads them from the outbox, so a dropped socket, a sleeping laptop or
@@ -43,6 +44,7 @@ if done then return tonumber(done) end
 local n = redis.call('INCR', KEYS[2])
 local frame = ARGV[1] .. n .. ARGV[2]
 redis.call('XADD', KEYS[3], 'MAXLEN', ARGV[3], n .. '-1', 'frame', frame)
+redis.call('EXPIRE', KEYS[2], ARGV[4])
 redis.call('EXPIRE', KEYS[3], ARGV[4])
 redis.call('SET', KEYS[1], n, 'EX', ARGV[4])
 redis.call('PUBLISH', ARGV[5], frame)
@@ -62,7 +64,10 @@ class WebchatOutbox:
     async def send(self, message: OutboundMessage) -> None:
         cid = message.conversation_id
         prefix, suffix = reply_frame_parts(message, at=time.time())
-        keys = [conversation_key(cid, f"delivered:{message.sequence}:{message.index}"),
+        # The inbound message's id too: a conversation that expired numbers from 1 again,
+        # and its new reply 1 must not pass for the old one's redelivery.
+        delivery = f"delivered:{message.sequence}:{message.index}:{message.in_reply_to}"
+        keys = [conversation_key(cid, delivery),
                 conversation_key(cid, "outbox_seq"), conversation_key(cid, "outbox")]
         await self._append(keys=keys, args=[prefix, suffix, self._size, self._ttl,
                                             live_channel(cid)])

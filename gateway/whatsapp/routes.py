@@ -78,7 +78,7 @@ def add_channel(app: web.Application) -> None:
                        registry=registry)
 
     async def start(app: web.Application) -> AsyncIterator[None]:
-        state = WhatsAppState(app[REDIS])
+        state = WhatsAppState(app[REDIS], retention=app[SETTINGS].retention)
         adapter = _adapter(settings, app)
         recorder = StatusRecorder(state, template_sid=settings.template_sid,
                                   statuses=statuses, failures=failures,

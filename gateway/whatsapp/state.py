@@ -7,6 +7,9 @@
                                             its furthest delivery status, 7 d
     parley:whatsapp:failure:{MessageSid}    set once the message's failure was acted on, 7 d
 
+Each expiry is capped by ``PARLEY_RETENTION_DAYS`` (``workers.retention``): what the channel
+remembers of a conversation does not outlive the conversation's own state.
+
 A person answers a numbered list with "2" or "no": ``choose`` turns that into the button's
 payload at ingress. A reply without buttons to a later message clears the choices, so an
 old list cannot capture an unrelated "1". Each step is one Lua script: replicas and
@@ -27,6 +30,7 @@ from channels.whatsapp.adapter import StatusReport
 from channels.whatsapp.render import chosen_payload
 from gateway.dispatcher import DEAD_LETTER_STREAM
 from workers.bus import OUTBOUND_STREAM
+from workers.retention import RetentionSettings
 
 __all__ = ["SentReply", "WhatsAppState", "choices_key", "sent_key"]
 
@@ -101,8 +105,12 @@ class SentReply:
 
 
 class WhatsAppState:
-    def __init__(self, client: aioredis.Redis) -> None:
+    def __init__(self, client: aioredis.Redis, *,
+                 retention: RetentionSettings | None = None) -> None:
         self._redis = client
+        retention = retention or RetentionSettings()
+        self._choices_ttl = retention.capped(CHOICES_TTL)
+        self._sent_ttl = retention.capped(SENT_TTL)
         self._after_send = client.register_script(_AFTER_SEND)
         self._record = client.register_script(_RECORD)
         self._once = client.register_script(_ONCE)
@@ -127,7 +135,7 @@ class WhatsAppState:
         await self._after_send(
             keys=[sent_key(sid), choices_key(message.conversation_id)],
             args=[message.conversation_id, message.in_reply_to, message.sequence,
-                  message.index, int(template), SENT_TTL, choices, CHOICES_TTL])
+                  message.index, int(template), self._sent_ttl, choices, self._choices_ttl])
 
     async def record(self, report: StatusReport) -> SentReply:
         """Keep the furthest status of ``report.sid``; what the message carried."""
@@ -136,7 +144,7 @@ class WhatsAppState:
         result: list[Any] = await self._record(
             keys=[sent_key(report.sid)],
             args=[report.status, report.rank, report.error_code or "", int(time.time()),
-                  SENT_TTL, fallback])
+                  self._sent_ttl, fallback])
         changed, cid, in_reply_to, sequence, index, template = (
             v.decode() if isinstance(v, bytes) else v for v in result)
         return SentReply(sid=report.sid, conversation_id=str(cid),
@@ -156,5 +164,5 @@ class WhatsAppState:
 
     async def _act_once(self, sid: str, stream: str, fields: dict[str, Any]) -> bool:
         flat = [part for pair in fields.items() for part in pair]
-        done = await self._once(keys=[_failure_key(sid), stream], args=[SENT_TTL, *flat])
+        done = await self._once(keys=[_failure_key(sid), stream], args=[self._sent_ttl, *flat])
         return bool(done)

@@ -8,16 +8,33 @@ from pathlib import Path
 import pytest
 import redis
 
+from tests.e2e.key_expiry import keys_without_expiry
 from tests.fakes.callback_sink import CallbackSink
 from tests.processes import (  # noqa: F401  (fixtures)
     GatewayProcess,
     bot_model,
-    clean_redis,
     redis_client,
     worker,
 )
 
 SECRET = "e2e-test-secret"
+
+
+@pytest.fixture
+def clean_redis(redis_client: redis.Redis) -> Iterator[redis.Redis]:
+    """Our Redis database, empty before and after the test; and before it is emptied, every
+    key the test's gateways, workers and desks left must expire (``workers.retention``)
+    unless it is documented as global or belongs to an open handoff: the test fails naming
+    the others."""
+    redis_client.flushdb()
+    yield redis_client
+    try:
+        lasting = keys_without_expiry(redis_client)
+    finally:
+        redis_client.flushdb()
+    if lasting:
+        pytest.fail("keys without an expiry (not in workers.retention.GLOBAL_KEYS, not an "
+                    f"open handoff's): {', '.join(lasting)}", pytrace=False)
 
 
 @pytest.fixture
