@@ -28,6 +28,7 @@ from brain.dialogue.tracker import Tracker
 from brain.feedback_settings import FeedbackSettings, load_feedback_settings
 from brain.nlu import NluModel, ParseResult, load_model
 from brain.nlu.config import load_greet_on_start
+from brain.privacy_settings import PrivacySettings, load_privacy_settings
 
 __all__ = ["Bot", "parse_payload"]
 
@@ -57,11 +58,15 @@ def parse_payload(text: str) -> ParseResult | None:
 
 class Bot:
     def __init__(self, nlu: NluModel, engine: DialogueEngine,
-                 feedback: FeedbackSettings | None = None) -> None:
+                 feedback: FeedbackSettings | None = None,
+                 privacy: PrivacySettings | None = None) -> None:
         self.nlu = nlu
         self.engine = engine
         # Where to ask users for feedback (``feedback.yml``; the workers ask).
         self.feedback = feedback or FeedbackSettings()
+        # Which entities and slots hold personal data (``privacy.yml``; redacted in the
+        # archive and in log lines, never hidden from the NLU or the dialogue).
+        self.privacy = privacy or PrivacySettings()
 
     @classmethod
     def load(cls, bot_dir: Path, *, model_path: Path | None = None,
@@ -75,7 +80,9 @@ class Bot:
                                 greet_on_start=load_greet_on_start(bot_dir), desk=desk)
         feedback = load_feedback_settings(bot_dir, names={
             *domain.responses, *domain.actions, *actions})
-        return cls(load_model(model_path or bot_dir), engine, feedback)
+        privacy = load_privacy_settings(bot_dir, entities=domain.entities,
+                                        slots=domain.slots)
+        return cls(load_model(model_path or bot_dir), engine, feedback, privacy)
 
     def new_tracker(self, conversation_id: str) -> Tracker:
         return Tracker(conversation_id, self.engine.domain.initial_slots())

@@ -51,6 +51,7 @@ from brain.feedback_settings import validate_feedback
 from brain.handoff import validate_desk
 from brain.nlu.config import load_nlu_config
 from brain.nlu.training_data import Example, TrainingData, load_training_data
+from brain.privacy_settings import validate_privacy
 
 __all__ = ["ValidationReport", "format_warning", "validate_bot"]
 
@@ -109,11 +110,13 @@ def validate_bot(bot_dir: Path, *, require_domain: bool = True) -> ValidationRep
     if loaded is None:
         found.errors.extend(validate_desk(bot_dir))
         found.errors.extend(validate_feedback(bot_dir))
+        found.errors.extend(validate_privacy(bot_dir))
         return found.report()
     domain, source = loaded
     found.errors.extend(validate_desk(bot_dir, domain.intents, domain.slots))
     found.errors.extend(validate_feedback(bot_dir, {*domain.responses, *domain.actions,
                                                     *(actions or [])}))
+    found.errors.extend(validate_privacy(bot_dir, domain.entities, domain.slots))
     _check_rules(domain, rules, set(actions or []), found)
     _check_slots(domain, source, found)
     _check_forms(domain, source, found)

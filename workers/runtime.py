@@ -11,12 +11,13 @@ import logging
 import os
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import redis
 
 from brain.bot import Bot
 from brain.handoff.settings import load_desk_settings
+from channels.redaction import Redactor
 from integrations import OrdersClient, OrdersSettings
 from workers import metrics
 from workers.bus import HEARTBEAT_KEY
@@ -40,6 +41,8 @@ class WorkerRuntime:
     bot: Bot
     desk: RedisHandoffDesk
     models: ModelSwitch | None = None  # swaps bot.nlu between serves (parley model activate)
+    # What the turn records keep of personal data (workers.turn_redaction).
+    redactor: Redactor = field(default_factory=Redactor)
 
 
 @functools.cache
@@ -62,11 +65,13 @@ def runtime() -> WorkerRuntime:
     _publish_to_desk(desk, bot)
     _start_heartbeat(client)
     leases = LeaseRenewer(client, int(settings.lease_seconds * 1000))
-    store = ConversationStore(client, archive_max=settings.archive_max)
+    store = ConversationStore(client, archive_max=settings.archive_max,
+                              retention=settings.retention)
     models = ModelSwitch(client, bot, version=active_version, path=model_path,
                          on_switch=metrics.model_serving)
     models.start()
-    return WorkerRuntime(settings, client, store, leases, bot, desk, models=models)
+    return WorkerRuntime(settings, client, store, leases, bot, desk, models=models,
+                         redactor=Redactor(kinds=settings.redact_kinds))
 
 
 def _publish_to_desk(desk: RedisHandoffDesk, bot: Bot) -> None:

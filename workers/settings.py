@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlparse
+
+from channels.redaction import ALL_KINDS, RedactionSettingsError, parse_kinds
+from workers.retention import RetentionSettings, RetentionSettingsError
 
 __all__ = ["WorkerSettings", "WorkerSettingsError"]
 
@@ -26,7 +29,9 @@ class WorkerSettings:
     regardless, so this only bounds a redundant redelivery. ``archive_max``: how many turn
     records the archive stream keeps while no archiver stores them (a database that is
     down): beyond it the oldest are trimmed, which the archiver's lag alert warns of long
-    before."""
+    before. ``redact_kinds`` (``PARLEY_REDACT``): what the turn records and log lines have
+    redacted (``channels.redaction``). ``retention`` (``PARLEY_RETENTION_DAYS``): how long a
+    conversation's keys outlive its last turn (``workers.retention``)."""
 
     redis_url: str
     bot_dir: Path
@@ -35,6 +40,8 @@ class WorkerSettings:
     visibility_timeout: float = 30.0
     prefetch_multiplier: int = 1
     archive_max: int = 1_000_000
+    redact_kinds: frozenset[str] = ALL_KINDS
+    retention: RetentionSettings = field(default_factory=RetentionSettings)
 
     def __repr__(self) -> str:
         parsed = urlparse(self.redis_url)
@@ -59,7 +66,8 @@ class WorkerSettings:
                    lease_seconds=_seconds(env, "PARLEY_LEASE_SECONDS", 6.0),
                    visibility_timeout=_seconds(env, "PARLEY_VISIBILITY_TIMEOUT", 30.0),
                    prefetch_multiplier=_count(env, "PARLEY_WORKER_PREFETCH", 1),
-                   archive_max=_archive_max(env))
+                   archive_max=_archive_max(env), redact_kinds=_redact_kinds(env),
+                   retention=_retention(env))
 
 
 def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
@@ -92,3 +100,17 @@ def _archive_max(env: Mapping[str, str]) -> int:
         raise WorkerSettingsError("PARLEY_ARCHIVE_STREAM_MAX must be a whole number of turn "
                                   f"records from 1000 to 100000000, got {raw!r}")
     return int(raw)
+
+
+def _redact_kinds(env: Mapping[str, str]) -> frozenset[str]:
+    try:
+        return parse_kinds(env.get("PARLEY_REDACT"))
+    except RedactionSettingsError as exc:
+        raise WorkerSettingsError(str(exc)) from None
+
+
+def _retention(env: Mapping[str, str]) -> RetentionSettings:
+    try:
+        return RetentionSettings.from_env(env)
+    except RetentionSettingsError as exc:
+        raise WorkerSettingsError(str(exc)) from None

@@ -46,6 +46,7 @@ from brain.dialogue.engine import TurnResult
 from brain.dialogue.events import AgentUttered, HandoffStarted
 from brain.dialogue.handoff import Ownership
 from brain.dialogue.tracker import Tracker
+from channels.log_privacy import sensitive_values
 from channels.models import Button, InboundMessage, OutboundMessage, decode_inbound
 from workers import metrics
 from workers.bus import SERVE_TASK, live_channel, typing_frame
@@ -57,6 +58,7 @@ from workers.model_switch import model_held
 from workers.ordering import BATCH, MAX_ATTEMPTS, ConversationLease, Entry
 from workers.runtime import WorkerRuntime, runtime
 from workers.turn_record import encode_record, turn_fields
+from workers.turn_redaction import redact_record, sensitive_strings
 
 __all__ = ["BATCH", "MAX_ATTEMPTS", "serve", "serve_conversation"]
 
@@ -168,8 +170,12 @@ def _serve_entry(rt: WorkerRuntime, lease: ConversationLease, tracker: Tracker,
     record = turn_fields(message, tracker, tracker.events_since(loaded), outbound,
                          model=rt.bot.nlu.version, queued_at=now,
                          feedback=(message.control or None) if rating is not None else None)
-    step = commit(tracker, now_ms=int(now * 1000), loaded_count=loaded, outbound=outbound,
-                  desk=ops, record=encode_record(record))
+    privacy = rt.bot.privacy
+    sensitive = sensitive_strings(record, tracker.slots, privacy) if privacy.any else {}
+    stored = redact_record(record, rt.redactor, privacy=privacy, sensitive=sensitive)
+    with sensitive_values(sensitive):  # the commit's log lines show them as [sensitive]
+        step = commit(tracker, now_ms=int(now * 1000), loaded_count=loaded,
+                      outbound=outbound, desk=ops, record=encode_record(stored))
     metrics.observe_turn(record, step.outcome)
     if live and not result.messages:
         _publish(rt, cid, typing_frame(False))

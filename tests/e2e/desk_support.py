@@ -81,3 +81,31 @@ class DeskApi:
 
     async def events(self) -> aiohttp.ClientWebSocketResponse:
         return await self.http.ws_connect(self.base + "/events", headers=self.headers)
+
+
+def archive_settled(client: Any) -> bool:
+    """Every turn record stored by the archiver: its group exists and holds nothing unread
+    or unacknowledged (``client``: a synchronous redis-py client)."""
+    from redis.exceptions import ResponseError
+
+    from workers.bus import ARCHIVE_STREAM
+
+    try:
+        groups = client.xinfo_groups(ARCHIVE_STREAM)
+    except ResponseError:
+        return False
+    return bool(groups) and all(g["pending"] == 0 and g["lag"] == 0 for g in groups)
+
+
+def every_row(path: Path) -> str:
+    """Every cell of every table of the SQLite file at ``path``, as text."""
+    import sqlite3
+
+    with sqlite3.connect(path) as db:
+        tables = [r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")]
+        cells: list[str] = []
+        for table in tables:
+            for row in db.execute(f'SELECT * FROM "{table}"'):
+                cells.extend(c.decode("utf-8", "replace") if isinstance(c, bytes) else str(c)
+                             for c in row)
+    return "\n".join(cells)
