@@ -92,6 +92,7 @@ async def _detail(request: web.Request) -> web.Response:
     notes = await _notes(context, record)
     transcript = await context.reader.transcript(cid)
     state = await context.reader.state(cid)
+    await _audit(request, user, "transcript.read", record)  # who read whose words, when
     return web.json_response({**await _summary(context, record), "transcript": transcript,
                               "slots": state["slots"], "form": state["form"],
                               "request": _request(record), "notes": notes})

@@ -18,7 +18,7 @@ from datetime import UTC, date, datetime, time, timedelta
 import msgspec
 from aiohttp import web
 
-from desk import review
+from desk import audit, review
 from desk.accounts import User
 from desk.analytics import AnalyticsRangeError, parse_day
 from desk.context import CONTEXT, body, client_address, error, principal
@@ -82,6 +82,10 @@ async def _queue(request: web.Request) -> web.Response:
     items = await review.review_queue(
         request.app[CONTEXT].db, limit=int(limit), offset=int(offset), channel=channel,
         start=start, end=end, status=status, min_confidence=threshold)
+    # The page shows archived messages with their context: a read of transcripts.
+    await audit.record(request.app[CONTEXT].db, actor=user, action="review.read",
+                       detail={"items": len(items), "offset": int(offset)},
+                       ip=client_address(request))
     return web.json_response({"items": [i.as_json() for i in items],
                               "min_confidence": threshold, "limit": int(limit),
                               "offset": int(offset)})

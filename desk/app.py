@@ -2,7 +2,8 @@
 
 ``create_desk_app`` builds it; its start-up step opens what it owns — its Redis client,
 the database of record, the live event reader, the recorder (handoffs and messages into
-the database), the archiver (turn records into the database, unless ``archiver`` is off),
+the database), the archiver (turn records into the database, and the hourly purge of what
+``PARLEY_ARCHIVE_RETENTION_DAYS`` says is too old, unless ``archiver`` is off),
 the timers and the event counter — and closes them in reverse, with the
 signed webhooks to an external helpdesk when ``PARLEY_DESK_WEBHOOK_URL`` is set
 (``desk.webhooks``). The middleware here authenticates every API request (session cookie
@@ -22,7 +23,7 @@ import os
 import secrets
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 
 import aiohttp
@@ -33,7 +34,15 @@ from asyncpg import PostgresError
 from prometheus_client import CollectorRegistry
 from sqlalchemy.exc import DataError, SQLAlchemyError
 
-from desk import api_accounts, api_analytics, api_handoffs, api_live, api_review
+from desk import (
+    api_accounts,
+    api_analytics,
+    api_handoffs,
+    api_live,
+    api_people,
+    api_review,
+    encryption,
+)
 from desk.accounts import Accounts
 from desk.archiver_thread import ArchiverThread
 from desk.assignment import AutoAssigner
@@ -47,6 +56,7 @@ from desk.metrics import DeskMetrics, EventCounter
 from desk.ownership import DeskOperations
 from desk.presence import Presence
 from desk.recorder import DeskRecorder
+from desk.retention import ArchiveRetention
 from desk.timers import DeskTimers
 from desk.webhook_settings import WebhookSettings
 from desk.webhooks import DeskWebhooks, webhook_metrics
@@ -75,11 +85,18 @@ class DeskConfig:
     client_address: Callable[[web.Request], str] | None = None  # behind trusted proxies
     upgrade: bool = False  # migrate the schema at start (the embedded SQLite file)
     archiver: bool = True  # store turn records (parley:archive); PARLEY_ARCHIVER=off
+    # A conversation's keys outlive its last activity this long (PARLEY_RETENTION_DAYS,
+    # workers.retention); the archiver purges what PARLEY_ARCHIVE_RETENTION_DAYS says.
+    conversation_ttl: int = 30 * 86400
+    archive_retention: ArchiveRetention = field(default_factory=ArchiveRetention)
+
+
+_CONFIG = web.AppKey("desk_config", DeskConfig)
 
 
 def create_desk_app(config: DeskConfig) -> web.Application:
     app = web.Application(middlewares=[_desk_errors, _authenticated])
-    app["config"] = config
+    app[_CONFIG] = config
     if config.client_address is not None:
         app[ADDRESS] = config.client_address
     app.cleanup_ctx.append(_resources)
@@ -88,6 +105,7 @@ def create_desk_app(config: DeskConfig) -> web.Application:
     api_live.add_routes(app)
     api_review.add_routes(app)
     api_analytics.add_routes(app)
+    api_people.add_routes(app)
     app.router.add_get("/", _html_page("index.html"))
     app.router.add_get("/review", _html_page("review.html"))  # desk.review
     app.router.add_get("/analytics", _html_page("analytics.html"))  # desk.api_analytics
@@ -96,7 +114,10 @@ def create_desk_app(config: DeskConfig) -> web.Application:
 
 
 async def _resources(app: web.Application) -> AsyncIterator[None]:
-    config: DeskConfig = app["config"]
+    config = app[_CONFIG]
+    if not encryption.require().encrypt_writes:  # set by the entry point, before any write
+        _log.warning("encryption at rest is off (PARLEY_ENCRYPTION=off): the desk's records "
+                     "are stored in plaintext")
     if config.upgrade:  # the bot folder's own SQLite file: kept current by whoever opens it
         await upgrade(config.database_url)
     else:  # a database of record someone runs: behind is one clear error (`parley db upgrade`)
@@ -107,7 +128,7 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     accounts = Accounts(db)
     metrics = DeskMetrics(config.registry)
     reader = HandoffReader(client)
-    ops = DeskOperations(client)
+    ops = DeskOperations(client, conversation_ttl=config.conversation_ttl)
     live = LiveDesk(client)
     consumer = f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
     context = DeskContext(redis=client, db=db, accounts=accounts,
@@ -131,7 +152,8 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
         stack.push_async_callback(recorder.aclose)
         if config.archiver:  # on a thread of its own: its batches are CPU work
             archiver = ArchiverThread(config.redis_url, config.database_url,
-                                      consumer=consumer, registry=config.registry)
+                                      consumer=consumer, registry=config.registry,
+                                      retention=config.archive_retention)
             await archiver.start()
             stack.push_async_callback(archiver.aclose)
         if config.timers:
@@ -208,6 +230,7 @@ def _html_page(name: str) -> Handler:
         return web.Response(body=_static(name), content_type="text/html", charset="utf-8",
                             headers={"Content-Security-Policy": _CSP,
                                      "X-Content-Type-Options": "nosniff",
+                                     "X-Frame-Options": "DENY",
                                      "Referrer-Policy": "no-referrer",
                                      "Cache-Control": "no-store"})
 

@@ -43,12 +43,11 @@ class DeskContext:
 
 
 CONTEXT = web.AppKey("desk_context", DeskContext)
-PRINCIPAL = "parley_desk_principal"  # request key: the authenticated caller
+PRINCIPAL = web.RequestKey("parley_desk_principal", Principal)  # the authenticated caller
 
 
 def principal(request: web.Request) -> Principal:
-    found: Principal = request[PRINCIPAL]
-    return found
+    return request[PRINCIPAL]
 
 
 def error(status: int, message: str, **extra: Any) -> web.Response:

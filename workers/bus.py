@@ -37,6 +37,7 @@ __all__ = [
     "dedupe_key",
     "desk_key",
     "live_channel",
+    "person_key",
     "queued_since",
     "redis_text",
     "serve_message",
@@ -62,8 +63,10 @@ def conversation_key(conversation_id: str, part: str) -> str:
     ``tracker``, ``events``, ``owner`` (hash: who holds the conversation — ``state`` bot,
 queued, agent or closed, its ``epoch``, ``handoff``, ``team``, ``agent``, ``offline``).
 Outbound: ``outseq`` (the last reply number given), ``outq``
-    (zset: stream entries of replies not yet delivered, by number). The id is in braces:
-    one hash slot, so a Lua script may touch them all."""
+    (zset: stream entries of replies not yet delivered, by number). The browser chat's
+    ``outbox`` (stream of frames), ``outbox_seq`` and ``delivered:…`` (``gateway.web.outbox``).
+    Each expires (``workers.retention``). The id is in braces: one hash slot, so a Lua
+    script may touch them all."""
     return f"parley:conv:{{{conversation_id}}}:{part}"
 
 
@@ -91,6 +94,13 @@ def typing_frame(on: bool) -> bytes:
 
 def dedupe_key(channel: str, message_id: str) -> str:
     return f"parley:dedupe:{channel}:{message_id}"
+
+
+def person_key(channel: str, user_id: str) -> str:
+    """The set of one person's conversations (``CHANNEL:USER``), noted by the gateway when
+    it accepts their messages and expiring with them: where an export or an erasure
+    (``desk.person_rights``) finds what Redis holds about the person."""
+    return f"parley:person:{channel}:{user_id}"
 
 
 def celery_message(task: str, args: list[Any], queue: str, task_id: str | None = None,

@@ -6,7 +6,12 @@ dedupe key) and, where a cap is set, a conversation with ``cap`` messages still 
 else take the next sequence number, store the message in the inbox under it, note the
 conversation in ``parley:unserved`` (when it last made progress), and push a serve task
 unless one is already queued or running (``queued``). The platform is answered after the
-script: an acknowledged message is in the inbox.
+script: an acknowledged message is in the inbox. The same step renews the conversation's
+expiry on ``seq``, ``served`` and ``inbox`` (``workers.retention``; none while a person
+holds it), and a conversation without ``seq`` (new, or expired) starts again from 1, with
+whatever remained of ``served``, ``inbox`` and ``attempts`` dropped. It also notes the
+conversation under its person (``workers.bus.person_key``, with the same expiry): where an
+export or an erasure of the person finds it.
 
 The workers (``workers.tasks``) serve a conversation's inbox in order under its lease and
 delete each entry in the commit that serves it; the last one served clears ``queued`` and
@@ -32,7 +37,15 @@ import msgspec
 import redis
 
 from channels.models import InboundMessage
-from workers.bus import INBOUND_QUEUE, UNSERVED_KEY, conversation_key, dedupe_key, serve_message
+from workers.bus import (
+    INBOUND_QUEUE,
+    UNSERVED_KEY,
+    conversation_key,
+    dedupe_key,
+    person_key,
+    serve_message,
+)
+from workers.retention import DAY, DEFAULT_DAYS, KEEP_LUA
 
 __all__ = ["DUPLICATE", "ENQUEUE", "FLOODED", "QUEUED_TTL", "SWEEP", "Echo", "enqueue",
            "enqueue_call", "sweep_call"]
@@ -40,7 +53,7 @@ __all__ = ["DUPLICATE", "ENQUEUE", "FLOODED", "QUEUED_TTL", "SWEEP", "Echo", "en
 DUPLICATE, FLOODED = 0, -1  # ENQUEUE's answers besides a sequence number
 QUEUED_TTL = 300  # seconds: a lost serve task stops holding back new ones after this
 
-ENQUEUE = """
+ENQUEUE = KEEP_LUA + """
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 local cap = tonumber(ARGV[5])
 if cap > 0 then
@@ -49,18 +62,28 @@ if cap > 0 then
   if waiting >= cap then return -1 end
 end
 redis.call('SET', KEYS[1], '1', 'EX', ARGV[1])
+if redis.call('EXISTS', KEYS[2]) == 0 then
+  -- a new (or expired) conversation numbers from 1: nothing of an old count may remain
+  redis.call('DEL', KEYS[3], KEYS[4], KEYS[9])
+end
 local sequence = redis.call('INCR', KEYS[2])
 redis.call('HSET', KEYS[4], sequence, ARGV[2])
+if not is_open(redis.call('HGET', KEYS[8], 'state')) then
+  keep(false, ARGV[8], {KEYS[2], KEYS[3], KEYS[4]})
+end
 redis.call('ZADD', KEYS[6], 'NX', ARGV[4], ARGV[6])
 if redis.call('SET', KEYS[5], '1', 'NX', 'EX', ARGV[7]) then
   redis.call('LPUSH', KEYS[7], ARGV[3])
 end
-if #KEYS == 9 then
-  local n = redis.call('INCR', KEYS[8])
-  local frame = ARGV[8] .. n .. ARGV[9]
-  redis.call('XADD', KEYS[9], 'MAXLEN', ARGV[10], n .. '-1', 'frame', frame)
-  redis.call('EXPIRE', KEYS[9], ARGV[11])
-  redis.call('PUBLISH', ARGV[12], frame)
+redis.call('SADD', KEYS[10], ARGV[6])  -- the person's conversations (export, erasure)
+redis.call('EXPIRE', KEYS[10], ARGV[8])
+if #KEYS == 12 then
+  local n = redis.call('INCR', KEYS[11])
+  local frame = ARGV[9] .. n .. ARGV[10]
+  redis.call('XADD', KEYS[12], 'MAXLEN', ARGV[11], n .. '-1', 'frame', frame)
+  redis.call('EXPIRE', KEYS[11], ARGV[12])
+  redis.call('EXPIRE', KEYS[12], ARGV[12])
+  redis.call('PUBLISH', ARGV[13], frame)
 end
 return sequence
 """
@@ -86,8 +109,8 @@ class Echo:
 
     The frame is ``prefix .. n .. suffix``, ``n`` the next value of ``counter``; the entry
     id in ``stream`` is ``n-1`` (so a reader resumes with ``XRANGE (n``); the stream keeps
-    the newest ``size`` entries and expires ``ttl_seconds`` after the last one; the frame
-    is published on ``channel``."""
+    the newest ``size`` entries, and it and ``counter`` expire ``ttl_seconds`` after the
+    last one; the frame is published on ``channel``."""
 
     counter: str
     stream: str
@@ -99,15 +122,20 @@ class Echo:
 
 
 def enqueue_call(message: InboundMessage, *, now_ms: int, dedupe_ttl: int, cap: int = 0,
-                 echo: Echo | None = None) -> tuple[list[str], list[bytes | str | int]]:
+                 echo: Echo | None = None, retention_seconds: int = DEFAULT_DAYS * DAY
+                 ) -> tuple[list[str], list[bytes | str | int]]:
     """``ENQUEUE``'s keys and arguments for ``message`` (``cap`` 0: no cap). The sequence
-    number is the inbox's key, not part of the stored message."""
+    number is the inbox's key, not part of the stored message. ``retention_seconds``: the
+    conversation's expiry (``workers.retention``), renewed on ``seq``, ``served`` and
+    ``inbox`` unless a person holds the conversation."""
     cid = message.conversation_id
     keys = [dedupe_key(message.channel, message.message_id), conversation_key(cid, "seq"),
             conversation_key(cid, "served"), conversation_key(cid, "inbox"),
-            conversation_key(cid, "queued"), UNSERVED_KEY, INBOUND_QUEUE]
+            conversation_key(cid, "queued"), UNSERVED_KEY, INBOUND_QUEUE,
+            conversation_key(cid, "owner"), conversation_key(cid, "attempts"),
+            person_key(message.channel, message.user_id)]
     args: list[bytes | str | int] = [dedupe_ttl, msgspec.json.encode(message), serve_message(cid),
-                                     now_ms, cap, cid, QUEUED_TTL]
+                                     now_ms, cap, cid, QUEUED_TTL, retention_seconds]
     if echo is not None:
         keys += [echo.counter, echo.stream]
         args += [echo.prefix, echo.suffix, echo.size, echo.ttl_seconds, echo.channel]
@@ -115,12 +143,12 @@ def enqueue_call(message: InboundMessage, *, now_ms: int, dedupe_ttl: int, cap: 
 
 
 def enqueue(client: redis.Redis, message: InboundMessage, *, dedupe_ttl: int = 24 * 3600,
-            cap: int = 0) -> int:
+            cap: int = 0, retention_seconds: int = DEFAULT_DAYS * DAY) -> int:
     """``ENQUEUE`` from a synchronous client (the gateway's ingress uses the async one):
     the sequence number, ``DUPLICATE`` or ``FLOODED``. For tools, benchmarks and tests that
     feed workers the way the gateway does."""
     keys, args = enqueue_call(message, now_ms=int(time.time() * 1000), dedupe_ttl=dedupe_ttl,
-                              cap=cap)
+                              cap=cap, retention_seconds=retention_seconds)
     return int(client.eval(ENQUEUE, len(keys), *keys, *args))
 
 

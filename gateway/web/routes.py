@@ -140,7 +140,24 @@ def _static(name: str) -> bytes:
 
 
 async def _page(request: web.Request) -> web.Response:
-    return web.Response(body=_static("index.html"), content_type="text/html", charset="utf-8")
+    """The chat page: no inline script, and framed only by the gateway itself and the
+    sites of ``PARLEY_WEB_ALLOWED_ORIGINS`` (a page that embeds the chat in an iframe)."""
+    origins = request.app[SETTINGS].allowed_origins
+    headers = {"Content-Security-Policy": _page_policy(origins),
+               "X-Content-Type-Options": "nosniff",
+               "Referrer-Policy": "strict-origin-when-cross-origin"}
+    if not origins:  # for browsers without CSP frame-ancestors; a list needs CSP alone
+        headers["X-Frame-Options"] = "SAMEORIGIN"
+    return web.Response(body=_static("index.html"), content_type="text/html",
+                        charset="utf-8", headers=headers)
+
+
+def _page_policy(origins: tuple[str, ...]) -> str:
+    # The page's own <style> block and the widget's injected styles need 'unsafe-inline'
+    # for styles; scripts come from this origin only.
+    return ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+            "connect-src 'self' ws: wss:; img-src 'self' data:; base-uri 'none'; "
+            "form-action 'self'; frame-ancestors " + " ".join(("'self'", *origins)))
 
 
 async def _widget(request: web.Request) -> web.Response:

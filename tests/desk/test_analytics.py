@@ -300,7 +300,6 @@ async def _api(db: Database) -> dict[str, Any]:
 
 
 # desk.app keeps its config under a plain string key, which aiohttp warns about.
-@pytest.mark.filterwarnings("ignore::aiohttp.web_exceptions.NotAppKeyWarning")
 def test_the_api_answers_supervisors_the_report_and_refuses_the_rest(
         database: Database, run: Run[Any], clean_redis: Any) -> None:
     run(_seed(database))

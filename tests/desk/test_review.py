@@ -255,7 +255,8 @@ async def _api(db: Database, sync_redis: Any) -> dict[str, Any]:
                 text = await answer.text()
                 body = json.loads(text) if answer.content_type == "application/json" else text
                 got[name] = (answer.status, body,
-                             answer.headers.get("Content-Security-Policy", ""))
+                             answer.headers.get("Content-Security-Policy", ""),
+                             answer.headers.get("X-Frame-Options", ""))
         assert agent.token is not None and lead.token is not None
         label_path = "/api/review/web:s:hand/1/label"
         await call("agent", "GET", "/api/review", agent.token)
@@ -286,7 +287,6 @@ async def _api(db: Database, sync_redis: Any) -> dict[str, Any]:
 
 
 # desk.app keeps its config under a plain string key, which aiohttp warns about.
-@pytest.mark.filterwarnings("ignore::aiohttp.web_exceptions.NotAppKeyWarning")
 def test_the_api_serves_supervisors_and_refuses_the_rest_as_json(
         database: Database, run: Run[Any], clean_redis: Any) -> None:
     _archive(database, run)
@@ -294,7 +294,7 @@ def test_the_api_serves_supervisors_and_refuses_the_rest_as_json(
     assert got["agent"][:2] == (403, {"error": "only supervisors and admins review the bot's "
                                                "messages"})
     assert got["nobody"][0] == 401
-    status, body, _ = got["queue"]
+    status, body, *_ = got["queue"]
     assert status == 200 and [(i["conversation_id"], i["reasons"]) for i in body["items"]] == [
         ("web:s:fall", ["fallback", "rephrased", "low_confidence"]),
         ("web:s:hand", ["handoff", "low_confidence"])]
@@ -302,9 +302,9 @@ def test_the_api_serves_supervisors_and_refuses_the_rest_as_json(
     assert got["later"][:2] == (200, {"items": [], "min_confidence": 0.6, "limit": 50,
                                       "offset": 0})
     for name in [n for n in got if n.startswith("bad ")]:
-        status, body, _ = got[name]
+        status, body, *_ = got[name]
         assert status == 400 and isinstance(body, dict) and body["error"], (name, body)
-    status, body, _ = got["put"]
+    status, body, *_ = got["put"]
     assert status == 200 and body["new_intent"] is True
     assert body["label"]["intent"] == "billing" and body["label"]["entities"] == [
         {"start": 3, "end": 7, "entity": "payment_method"}]
@@ -317,9 +317,10 @@ def test_the_api_serves_supervisors_and_refuses_the_rest_as_json(
                                         "entities": ["order_id"], "new_intents": ["billing"],
                                         "published": True})
     assert got["delete"][0] == 204 and got["delete again"][0] == 404
-    status, page, policy = got["page"]
+    status, page, policy, framing = got["page"]
     assert status == 200 and '<script type="module" src="/desk/review.js">' in page
-    assert "default-src 'self'" in policy
+    assert "default-src 'self'" in policy and "frame-ancestors 'none'" in policy
+    assert framing == "DENY"
 
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -381,7 +382,6 @@ async def _in_the_browser(db: Database, email: str, password: str) -> list[str]:
 
 @pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Chromium is not installed (.ci/run "
                     "installs Debian's chromium)")
-@pytest.mark.filterwarnings("ignore::aiohttp.web_exceptions.NotAppKeyWarning")
 def test_the_page_labels_with_the_keyboard_and_a_text_selection(
         tmp_path: Path, run: Run[Any], clean_redis: Any) -> None:
     url = desk_url(f"sqlite:///{tmp_path / 'desk.db'}", tmp_path)

@@ -454,7 +454,11 @@ def test_console_session_csrf_throttle_and_audit(
             assert [e["detail"]["email"] for e in failed].count(dan.email) == 5
             assert all(e["actor_id"] is None for e in failed)
             scoped = (await sue.ok("GET", f"/audit?conversation_id={cid}"))["entries"]
-            assert {e["conversation_id"] for e in scoped} == {cid} and len(scoped) == 5
+            assert {e["conversation_id"] for e in scoped} == {cid}
+            # Who opened the transcript, and when, is in the log too.
+            reads = [e for e in scoped if e["action"] == "transcript.read"]
+            assert reads and all(e["actor_id"] and e["handoff_id"] for e in reads)
+            assert len(scoped) - len(reads) == 5
 
     asyncio.run(scenario())
 

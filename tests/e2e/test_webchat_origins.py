@@ -6,6 +6,7 @@ over the long-poll transport, reload included)."""
 
 from __future__ import annotations
 
+import contextlib
 import re
 import shutil
 import time
@@ -44,11 +45,18 @@ class ShopSite:
         app = web.Application()
         app.router.add_get("/refused", self._page)
         app.router.add_get("/allowed", self._page)
+        app.router.add_get("/framed", self._framed)
         self.server = ThreadedServer(app)
 
     async def _page(self, request: web.Request) -> web.Response:
         extra = ' data-parley-transport="poll"' if request.path == "/allowed" else ""
         body = _PAGE.format(gateway=request.query["gateway"], extra=extra)
+        return web.Response(text=body, content_type="text/html")
+
+    async def _framed(self, request: web.Request) -> web.Response:
+        """The chat page itself in an iframe (the CSP frame-ancestors case)."""
+        body = (f'<!doctype html><title>Framed</title><iframe id="chat" '
+                f'src="{request.query["gateway"]}/" width="600" height="500"></iframe>')
         return web.Response(text=body, content_type="text/html")
 
     def __enter__(self) -> ShopSite:
@@ -78,6 +86,21 @@ def greeting_worker(clean_redis: redis.Redis, bot_model: Path, tmp_path: Path,
     process.stop()
 
 
+@contextlib.contextmanager
+def _gateways(tmp_path: Path, shop: ShopSite) -> Iterator[tuple[GatewayProcess, GatewayProcess]]:
+    """A gateway that allows no other site, and one that allows the shop."""
+    strict = GatewayProcess(tmp_path / "strict.log", {"PARLEY_SESSION_SECRET": SECRET})
+    try:
+        allowing = GatewayProcess(tmp_path / "allowing.log", {
+            "PARLEY_SESSION_SECRET": SECRET, "PARLEY_WEB_ALLOWED_ORIGINS": shop.origin})
+        try:
+            yield strict, allowing
+        finally:
+            allowing.stop()
+    finally:
+        strict.stop()
+
+
 def _refusal_lines(gateway: GatewayProcess, origin: str) -> list[str]:
     return [line for line in gateway.log.read_text(errors="replace").splitlines()
             if origin in line and "PARLEY_WEB_ALLOWED_ORIGINS" in line]
@@ -88,58 +111,76 @@ def test_a_refused_site_is_told_so_and_an_allowed_one_chats(
         tmp_path: Path) -> None:
     from playwright.sync_api import expect, sync_playwright
 
-    strict = GatewayProcess(tmp_path / "strict.log", {"PARLEY_SESSION_SECRET": SECRET})
-    allowing = GatewayProcess(tmp_path / "allowing.log", {
-        "PARLEY_SESSION_SECRET": SECRET, "PARLEY_WEB_ALLOWED_ORIGINS": shop.origin})
-    try:
-        with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True)
-            try:
-                page = browser.new_page()
-                sessions: list[Any] = []
-                page.on("request", lambda r: sessions.append(r) if r.method == "POST"
-                        and r.url.endswith("/channels/web/session") else None)
-                page.goto(f"{shop.origin}/refused?gateway={strict.url}")
-                chat = page.locator(".parley-chat")
-                expect(chat).to_have_attribute("data-state", "unavailable", timeout=30_000)
-                expect(page.locator(".parley-status")).to_have_text(UNAVAILABLE)
-                expect(page.locator(".parley-input")).to_be_disabled()
-                # It does not retry in a loop (the old widget retried every 0.5–10 s).
-                page.wait_for_timeout(6000)
-                assert len(sessions) == 1
-                expect(chat).to_have_attribute("data-state", "unavailable")
-                # Three more visits within the minute: still one line in the log.
-                for _ in range(3):
-                    page.reload()
-                    expect(chat).to_have_attribute("data-state", "unavailable",
-                                                   timeout=30_000)
-                assert len(sessions) == 4
-                deadline = time.monotonic() + 10
-                while not _refusal_lines(strict, shop.origin) and time.monotonic() < deadline:
-                    time.sleep(0.2)
-                lines = _refusal_lines(strict, shop.origin)
-                assert len(lines) == 1, lines
-                assert "refused the browser chat" in lines[0]
-
-                # Allowed, the same page chats (long-polling), and a reload redraws it.
-                page.goto(f"{shop.origin}/allowed?gateway={allowing.url}")
-                expect(chat).to_have_attribute("data-state", "open", timeout=30_000)
-                bot = page.locator(".parley-msg.parley-bot .parley-text")
-                expect(bot).to_have_text([GREETING], timeout=SLOW)
-                page.locator(".parley-input").fill("when do you open")
-                page.keyboard.press("Enter")
-                expect(bot).to_have_text([GREETING, FIRST_HOURS], timeout=SLOW)
+    with _gateways(tmp_path, shop) as (strict, allowing), sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True)
+        try:
+            page = browser.new_page()
+            sessions: list[Any] = []
+            page.on("request", lambda r: sessions.append(r) if r.method == "POST"
+                    and r.url.endswith("/channels/web/session") else None)
+            page.goto(f"{shop.origin}/refused?gateway={strict.url}")
+            chat = page.locator(".parley-chat")
+            expect(chat).to_have_attribute("data-state", "unavailable", timeout=30_000)
+            expect(page.locator(".parley-status")).to_have_text(UNAVAILABLE)
+            expect(page.locator(".parley-input")).to_be_disabled()
+            # It does not retry in a loop (the old widget retried every 0.5–10 s).
+            page.wait_for_timeout(6000)
+            assert len(sessions) == 1
+            expect(chat).to_have_attribute("data-state", "unavailable")
+            # Three more visits within the minute: still one line in the log.
+            for _ in range(3):
                 page.reload()
-                messages = page.locator(".parley-msg .parley-text")
-                expect(messages).to_have_text([GREETING, "when do you open", FIRST_HOURS],
-                                              timeout=SLOW)
-                page.wait_for_timeout(3000)
-                expect(messages).to_have_count(3)
-                assert not _refusal_lines(allowing, shop.origin)
-                expect(page.locator(".parley-msg .parley-time").first).to_have_text(
-                    re.compile(r"^\d\d:\d\d$"))
-            finally:
-                browser.close()
-    finally:
-        strict.stop()
-        allowing.stop()
+                expect(chat).to_have_attribute("data-state", "unavailable",
+                                               timeout=30_000)
+            assert len(sessions) == 4
+            deadline = time.monotonic() + 10
+            while not _refusal_lines(strict, shop.origin) and time.monotonic() < deadline:
+                time.sleep(0.2)
+            lines = _refusal_lines(strict, shop.origin)
+            assert len(lines) == 1, lines
+            assert "refused the browser chat" in lines[0]
+
+            # Allowed, the same page chats (long-polling), and a reload redraws it.
+            page.goto(f"{shop.origin}/allowed?gateway={allowing.url}")
+            expect(chat).to_have_attribute("data-state", "open", timeout=30_000)
+            bot = page.locator(".parley-msg.parley-bot .parley-text")
+            expect(bot).to_have_text([GREETING], timeout=SLOW)
+            page.locator(".parley-input").fill("when do you open")
+            page.keyboard.press("Enter")
+            expect(bot).to_have_text([GREETING, FIRST_HOURS], timeout=SLOW)
+            page.reload()
+            messages = page.locator(".parley-msg .parley-text")
+            expect(messages).to_have_text([GREETING, "when do you open", FIRST_HOURS],
+                                          timeout=SLOW)
+            page.wait_for_timeout(3000)
+            expect(messages).to_have_count(3)
+            assert not _refusal_lines(allowing, shop.origin)
+            expect(page.locator(".parley-msg .parley-time").first).to_have_text(
+                re.compile(r"^\d\d:\d\d$"))
+        finally:
+            browser.close()
+
+
+def test_only_an_allowed_site_may_frame_the_chat_page(
+        shop: ShopSite, greeting_worker: WorkerProcess, clean_redis: redis.Redis,
+        tmp_path: Path) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    with _gateways(tmp_path, shop) as (strict, allowing), sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True)
+        try:
+            page = browser.new_page()
+            page.goto(f"{shop.origin}/framed?gateway={allowing.url}")
+            framed = page.frame_locator("#chat")
+            expect(framed.locator(".parley-msg.parley-bot .parley-text")).to_have_text(
+                [GREETING], timeout=SLOW)
+
+            blocked: list[str] = []
+            page.on("console", lambda m: blocked.append(m.text)
+                    if "frame-ancestors" in m.text else None)
+            page.goto(f"{shop.origin}/framed?gateway={strict.url}")
+            page.wait_for_timeout(3000)
+            expect(framed.locator(".parley-chat")).to_have_count(0)
+            assert blocked, "Chromium did not report the refused framing"
+        finally:
+            browser.close()
