@@ -46,7 +46,7 @@ from typing import Any
 from urllib.parse import quote
 
 from channels.redaction import Redactor, parse_kinds
-from channels.secret_values import secret_values
+from channels.secret_values import SHORTEST_SECRET, secret_values
 
 __all__ = ["LogPrivacy", "install_log_privacy", "pseudonym", "register_secret",
            "sensitive_values", "uninstall_log_privacy"]
@@ -82,7 +82,8 @@ class LogPrivacy:
         known = set(self._secrets)
         for value in values:
             known.update({value, quote(value, safe=""), quote(value)} - {""})
-        self._secrets = sorted((v for v in known if len(v) >= 6), key=lambda v: (-len(v), v))
+        self._secrets = sorted((v for v in known if len(v) >= SHORTEST_SECRET),
+                               key=lambda v: (-len(v), v))
         self._secret_pattern = (re.compile("|".join(map(re.escape, self._secrets)))
                                 if self._secrets else None)
 

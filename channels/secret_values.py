@@ -20,12 +20,13 @@ from collections.abc import Iterable, Mapping, MutableMapping
 from pathlib import Path
 from urllib.parse import urlsplit
 
-__all__ = ["SecretFileError", "resolve_secret_files", "secret_values"]
+__all__ = ["SHORTEST_SECRET", "SecretFileError", "read_secret_file", "resolve_secret_files",
+           "secret_values"]
 
 _SECRET_NAME = re.compile(r"^PARLEY_\w*(TOKEN|SECRET|PASSWORD|KEY|CREDENTIAL)S?$")
 _FILE_SUFFIX = "_FILE"
 _PART_SEPARATORS = re.compile(r"[\s,;=]+")
-_SHORTEST = 6  # shorter strings are not secrets worth hiding; replacing them garbles lines
+SHORTEST_SECRET = 6  # shorter strings are not secrets worth hiding; replacing them garbles lines
 
 
 class SecretFileError(ValueError):
@@ -41,17 +42,23 @@ def resolve_secret_files(env: MutableMapping[str, str]) -> None:
         path = env[file_name]
         if env.get(name):
             raise SecretFileError(f"set one of {name} and {file_name}, not both")
-        try:
-            text = Path(path).read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
-            raise SecretFileError(f"{file_name} names {path!r}, which cannot be read: "
-                                  f"{reason}") from None
-        value = text.removesuffix("\n").removesuffix("\r")
+        value = read_secret_file(file_name, path)
         if not value:
             raise SecretFileError(f"{file_name} names {path!r}, which is empty")
         env[name] = value
         del env[file_name]
+
+
+def read_secret_file(variable: str, path: str) -> str:
+    """The secret in the file ``variable`` names, without one trailing newline; an error
+    naming the variable and the path if it cannot be read."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+        raise SecretFileError(f"{variable} names {path!r}, which cannot be read: "
+                              f"{reason}") from None
+    return text.removesuffix("\n").removesuffix("\r")
 
 
 def secret_values(env: Mapping[str, str]) -> list[str]:
@@ -64,7 +71,7 @@ def secret_values(env: Mapping[str, str]) -> list[str]:
             found.add(value)
             found.update(_parts(value))
         found.update(_url_passwords(value))
-    return sorted((s for s in found if len(s) >= _SHORTEST), key=lambda s: (-len(s), s))
+    return sorted((s for s in found if len(s) >= SHORTEST_SECRET), key=lambda s: (-len(s), s))
 
 
 def _parts(value: str) -> Iterable[str]:

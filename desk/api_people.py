@@ -26,30 +26,29 @@ def add_routes(app: web.Application) -> None:
 
 
 async def _export(request: web.Request) -> web.Response:
-    context, user = request.app[CONTEXT], principal(request).user
-    if not user.is_admin:
-        return error(403, "only admins export a person's data")
-    people = _people(request)
+    people = _admin_people(request, "export")
     if isinstance(people, web.Response):
         return people
-    exported = await export_person(context.db, context.redis, people, actor=user,
-                                   ip=client_address(request))
+    context = request.app[CONTEXT]
+    exported = await export_person(context.db, context.redis, people,
+                                   actor=principal(request).user, ip=client_address(request))
     return web.json_response(exported, headers={"Cache-Control": "no-store"})
 
 
 async def _erase(request: web.Request) -> web.Response:
-    context, user = request.app[CONTEXT], principal(request).user
-    if not user.is_admin:
-        return error(403, "only admins erase a person's data")
-    people = _people(request)
+    people = _admin_people(request, "erase")
     if isinstance(people, web.Response):
         return people
-    removed = await erase_person(context.db, context.redis, people, actor=user,
-                                 ip=client_address(request))
+    context = request.app[CONTEXT]
+    removed = await erase_person(context.db, context.redis, people,
+                                 actor=principal(request).user, ip=client_address(request))
     return web.json_response({"removed": removed})
 
 
-def _people(request: web.Request) -> list[Person] | web.Response:
+def _admin_people(request: web.Request, verb: str) -> list[Person] | web.Response:
+    """The person's ids the request names, if an admin asks; else the refusal."""
+    if not principal(request).user.is_admin:
+        return error(403, f"only admins {verb} a person's data")
     given = [request.match_info["person"], *request.query.getall("also", [])]
     if len(given) > _MAX_IDS:
         return error(400, f"at most {_MAX_IDS} ids of one person")

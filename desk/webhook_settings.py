@@ -21,9 +21,9 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from urllib.parse import urlparse
 
+from channels.secret_values import SecretFileError, read_secret_file
 from desk.errors import DeskError
 
 __all__ = ["WebhookSettings", "WebhookSettingsError"]
@@ -88,12 +88,9 @@ def _secret(env: Mapping[str, str]) -> str:
     if path:
         name = _SECRET_FILE
         try:
-            given = Path(path).read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
-            raise WebhookSettingsError(f"{_SECRET_FILE} names {path!r}, which cannot be "
-                                       f"read: {reason}") from None
-        given = given.removesuffix("\n").removesuffix("\r")
+            given = read_secret_file(_SECRET_FILE, path)
+        except SecretFileError as exc:
+            raise WebhookSettingsError(str(exc)) from None
     if len(given) < _MIN_SECRET or given != given.strip():
         raise WebhookSettingsError(f"{name} must give a secret of at least {_MIN_SECRET} "
                                    "characters without leading or trailing spaces")

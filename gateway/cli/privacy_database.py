@@ -1,15 +1,30 @@
 """The desk database a ``parley privacy`` task works on: ``--database-url`` (named as such
 in its errors), else the one ``parley db upgrade`` names; a SQLite file that does not exist
-is named, never made (and found empty)."""
+is named, never made (and found empty); a schema behind the code, or a database lost while
+the task runs, is one error line."""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from gateway.cli.db_command import add_bot_dir_argument, resolve_database_url
 
-__all__ = ["add_database_arguments", "check_file", "task_database_url"]
+if TYPE_CHECKING:
+    from desk.database import Database
+
+__all__ = ["add_database_arguments", "check_file", "positive_whole_number", "task_database",
+           "task_database_url"]
+
+
+def positive_whole_number(raw: str) -> int:
+    """An argparse type: a whole number of at least 1."""
+    if not raw.isascii() or not raw.isdigit() or int(raw) < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {raw!r}")
+    return int(raw)
 
 
 def add_database_arguments(parser: argparse.ArgumentParser) -> None:
@@ -43,3 +58,22 @@ def check_file(url: str) -> None:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite" and not Path(parsed.database or "").is_file():
         raise DatabaseUnavailableError(f"there is no desk database at {parsed.database}")
+
+
+@contextlib.asynccontextmanager
+async def task_database(url: str, *, during: str, again: str) -> AsyncIterator[Database]:
+    """The task's database, checked (it exists, its schema is current) and open; losing it
+    inside the block is one ``DatabaseUnavailableError``: "lost … during ``during``
+    (…); ``again``"."""
+    from desk.database import UNAVAILABLE, ensure_current, open_database, redacted
+    from desk.errors import DatabaseUnavailableError
+
+    check_file(url)
+    await ensure_current(url)  # unreachable or behind: one line
+    async with open_database(url) as db:
+        try:
+            yield db
+        except UNAVAILABLE as exc:
+            raise DatabaseUnavailableError(
+                f"lost the desk's database ({redacted(url)}) during {during} "
+                f"({type(exc).__name__}); {again}") from exc

@@ -21,7 +21,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from gateway.cli.privacy_database import add_database_arguments, check_file, task_database_url
+from gateway.cli.privacy_database import add_database_arguments, task_database, task_database_url
 
 __all__ = ["register"]
 
@@ -78,7 +78,6 @@ def _erase(args: argparse.Namespace) -> int:
 async def _run(args: argparse.Namespace, *, erase: bool) -> Any:
     import redis.asyncio as aioredis
 
-    from desk.database import ensure_current, open_database
     from desk.errors import DatabaseUnavailableError
     from desk.people import parse_person
     from desk.person_rights import erase_person, export_person
@@ -91,8 +90,6 @@ async def _run(args: argparse.Namespace, *, erase: bool) -> Any:
                                        "gateways and workers (the person's state is there)")
     url = task_database_url(args.database_url, args.bot_dir)
     configure_for_tool(os.environ, args.bot_dir)
-    check_file(url)
-    await ensure_current(url)
     client = aioredis.Redis.from_url(redis_url, socket_timeout=30)
     try:
         await client.ping()
@@ -100,7 +97,8 @@ async def _run(args: argparse.Namespace, *, erase: bool) -> Any:
         raise DatabaseUnavailableError(f"Redis at PARLEY_REDIS_URL does not answer "
                                        f"({type(exc).__name__})") from None
     try:
-        async with open_database(url) as db:
+        async with task_database(url, during="the erasure" if erase else "the export",
+                                 again="run it again") as db:
             if erase:
                 return await erase_person(db, client, people, actor=None, via="command line")
             return await export_person(db, client, people, actor=None,

@@ -19,7 +19,12 @@ import os
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from gateway.cli.privacy_database import add_database_arguments, check_file, task_database_url
+from gateway.cli.privacy_database import (
+    add_database_arguments,
+    positive_whole_number,
+    task_database,
+    task_database_url,
+)
 
 __all__ = ["register"]
 
@@ -29,19 +34,13 @@ def register(privacy_subparsers: Any) -> None:
         "purge", help="delete the conversations older than PARLEY_ARCHIVE_RETENTION_DAYS "
         "from the desk's database (--dry-run: only count them)")
     add_database_arguments(purge)
-    purge.add_argument("--older-than-days", type=_days, metavar="N",
+    purge.add_argument("--older-than-days", type=positive_whole_number, metavar="N",
                        help="purge conversations quiet for more than N days (default: "
                        "PARLEY_ARCHIVE_RETENTION_DAYS, 365)")
     purge.add_argument("--dry-run", action="store_true",
                        help="print what would be deleted, per table, and delete nothing")
-    purge.add_argument("--batch", type=_days, default=500, help=argparse.SUPPRESS)
+    purge.add_argument("--batch", type=positive_whole_number, default=500, help=argparse.SUPPRESS)
     purge.set_defaults(handler=_purge)
-
-
-def _days(raw: str) -> int:
-    if not raw.isascii() or not raw.isdigit() or int(raw) < 1:
-        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {raw!r}")
-    return int(raw)
 
 
 def _purge(args: argparse.Namespace) -> int:
@@ -73,20 +72,12 @@ def _purge(args: argparse.Namespace) -> int:
 
 async def _run(url: str, cutoff: datetime, *, batch: int, dry_run: bool) -> dict[str, int]:
     from desk import audit
-    from desk.database import UNAVAILABLE, ensure_current, open_database, redacted
-    from desk.errors import DatabaseUnavailableError
     from desk.purge_job import log_purge
     from desk.retention import purge_archive
 
-    check_file(url)
-    await ensure_current(url)  # unreachable or behind: one line
-    async with open_database(url) as db:
-        try:
-            counts = await purge_archive(db, cutoff=cutoff, batch=batch, dry_run=dry_run)
-        except UNAVAILABLE as exc:
-            raise DatabaseUnavailableError(
-                f"lost the desk's database ({redacted(url)}) during the purge "
-                f"({type(exc).__name__}); run it again: it goes on where it stopped") from exc
+    async with task_database(url, during="the purge",
+                             again="run it again: it goes on where it stopped") as db:
+        counts = await purge_archive(db, cutoff=cutoff, batch=batch, dry_run=dry_run)
         log_purge(counts, cutoff, dry_run=dry_run)
         if not dry_run and any(counts.values()):
             await audit.record(db, actor=None, action="archive.purged", detail={

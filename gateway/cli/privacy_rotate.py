@@ -18,7 +18,12 @@ import asyncio
 import os
 from typing import TYPE_CHECKING, Any
 
-from gateway.cli.privacy_database import add_database_arguments, check_file, task_database_url
+from gateway.cli.privacy_database import (
+    add_database_arguments,
+    positive_whole_number,
+    task_database,
+    task_database_url,
+)
 
 if TYPE_CHECKING:
     from desk.encryption import KeyRing
@@ -32,18 +37,12 @@ def register(privacy_subparsers: Any) -> None:
         "rotate-keys", help="re-encrypt every record under the first key of "
         "PARLEY_ENCRYPTION_KEYS (and encrypt the plaintext ones)")
     add_database_arguments(rotate)
-    rotate.add_argument("--batch", type=_positive, default=500,
+    rotate.add_argument("--batch", type=positive_whole_number, default=500,
                         help="rows re-encrypted per transaction (default: 500)")
     rotate.set_defaults(handler=_rotate)
     new_key = privacy_subparsers.add_parser(
         "new-key", help="print a new encryption key (for PARLEY_ENCRYPTION_KEYS)")
     new_key.set_defaults(handler=_new_key)
-
-
-def _positive(raw: str) -> int:
-    if not raw.isascii() or not raw.isdigit() or int(raw) < 1:
-        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {raw!r}")
-    return int(raw)
 
 
 def _rotate(args: argparse.Namespace) -> int:
@@ -75,22 +74,14 @@ def _rotate(args: argparse.Namespace) -> int:
 
 async def _rotate_all(url: str, ring: KeyRing, batch: int) -> list[TableCount]:
     from desk import audit
-    from desk.database import UNAVAILABLE, ensure_current, open_database, redacted
-    from desk.errors import DatabaseUnavailableError
     from desk.key_rotation import rotate_keys
 
-    check_file(url)
-    await ensure_current(url)  # unreachable or behind: one line
-    async with open_database(url) as db:
-        try:
-            counts = await rotate_keys(db, ring, batch=batch)
-            await audit.record(db, actor=None, action="keys.rotated", detail={
-                "key": ring.primary_id, "by": "parley privacy rotate-keys",
-                "rewritten": {c.table: c.rewritten for c in counts if c.rewritten}})
-        except UNAVAILABLE as exc:
-            raise DatabaseUnavailableError(
-                f"lost the desk's database ({redacted(url)}) during the rotation "
-                f"({type(exc).__name__}); run rotate-keys again: it resumes") from exc
+    async with task_database(url, during="the rotation",
+                             again="run rotate-keys again: it resumes") as db:
+        counts = await rotate_keys(db, ring, batch=batch)
+        await audit.record(db, actor=None, action="keys.rotated", detail={
+            "key": ring.primary_id, "by": "parley privacy rotate-keys",
+            "rewritten": {c.table: c.rewritten for c in counts if c.rewritten}})
     return counts
 
 
