@@ -28,6 +28,7 @@ from brain.dialogue.tracker import Tracker
 from brain.feedback_settings import FeedbackSettings, load_feedback_settings
 from brain.nlu import NluModel, ParseResult, load_model
 from brain.nlu.config import load_greet_on_start
+from brain.nlu.retrieval import retrieval_payload
 from brain.privacy_settings import PrivacySettings, load_privacy_settings
 
 __all__ = ["Bot", "parse_payload"]
@@ -36,7 +37,8 @@ _PAYLOAD = re.compile(r"^/(?P<intent>[A-Za-z_][\w\-./]*)(?P<entities>\{.*\})?$",
 
 
 def parse_payload(text: str) -> ParseResult | None:
-    """The parse of a button payload such as ``/affirm`` or ``/inform{"order_id": "4471"}``."""
+    """The parse of a button payload such as ``/affirm`` or ``/inform{"order_id": "4471"}``;
+    ``/faq/ask_hours`` selects that sub-intent of the retrieval intent ``faq``."""
     match = _PAYLOAD.match(text.strip())
     if match is None:
         return None
@@ -51,9 +53,10 @@ def parse_payload(text: str) -> ParseResult | None:
         entities = [{"entity": k, "value": v, "text": str(v), "start": 0, "end": 0,
                      "confidence": 1.0, "extractor": "payload"} for k, v in values.items()]
     intent = match.group("intent")
-    return {"text": text, "intent": {"name": intent, "confidence": 1.0},
-            "intent_ranking": [{"name": intent, "confidence": 1.0}], "entities": entities,
-            "nlu_fallback": False, "ambiguous": False, "fallback_reason": None}
+    return retrieval_payload({
+        "text": text, "intent": {"name": intent, "confidence": 1.0},
+        "intent_ranking": [{"name": intent, "confidence": 1.0}], "entities": entities,
+        "nlu_fallback": False, "ambiguous": False, "fallback_reason": None})
 
 
 class Bot:

@@ -36,8 +36,10 @@ from brain.bot import Bot
 from brain.dialogue.engine import TurnResult
 from brain.dialogue.events import AgentUttered
 from brain.dialogue.handoff import BOT, HandoffOffer, Ownership
+from brain.dialogue.retrieval import matches_story_action
 from brain.errors import BotDataError, Problem
 from brain.handoff.settings import DeskSettings
+from brain.nlu.retrieval import intent_as_written
 from brain.yaml_source import YamlMap, YamlSeq, load_yaml_file
 
 __all__ = ["Story", "StoryDesk", "StoryResult", "load_stories", "run_story"]
@@ -150,7 +152,10 @@ def run_story(bot: Bot, story: Story) -> StoryResult:
             turn = bot.respond(tracker, str(step.value), message_id=f"{story.name}:{index}",
                                now=clock, owner=owner)
             owner = _owner_after(turn, owner)
-            actual_intent = tracker.latest_message.intent if tracker.latest_message else None
+            latest = tracker.latest_message
+            # faq/ask_hours compares with the selected sub-intent, faq with the intent
+            actual_intent = intent_as_written(latest.parse, str(step.intent or "")) if (
+                latest) else None
             if step.intent and step.intent != actual_intent:
                 result.failures.append(f"{where}: '{step.value}' expected intent "
                                        f"{step.intent}, got {actual_intent}")
@@ -200,7 +205,12 @@ def _owner_after(turn: TurnResult, owner: Ownership) -> Ownership:
 
 def _check_actions(result: StoryResult, turn: TurnResult | None, expected: list[str],
                    where: str) -> None:
-    if turn is not None and list(turn.actions) != expected:
+    if turn is None:
+        return
+    sent = [m.response for m in turn.messages]
+    if len(turn.actions) != len(expected) or not all(
+            matches_story_action(e, a, sent) for e, a in zip(expected, turn.actions,
+                                                              strict=True)):
         result.failures.append(f"{where}: expected actions {expected}, got {list(turn.actions)}")
 
 

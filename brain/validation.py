@@ -13,6 +13,10 @@ or would fail at run time; ``parley train`` and ``parley run`` stop on one:
         (the user gets "Sorry, I can't give you that information right now" instead), or
         a template that cannot be filled at all (``{}``, a lone brace, ``{x:.2f}``)
     a response condition on a slot that does not exist
+    a sub-intent (``faq/ask_hours`` examples) without its response ``utter_faq/ask_hours``
+        (``utter_faq`` fails for it), and a rule or slot mapping naming a sub-intent
+        (they see only the retrieval intent ``faq``; Rasa drops the sub-intent with a
+        warning, which changes what the rule does)
 
 A **warning** is something unused or incomplete while every part that exists works as
 written; it is printed and stops nothing:
@@ -20,7 +24,9 @@ written; it is printed and stops nothing:
     a response nothing sends; a domain intent without NLU examples (only a button
     payload can send it); an NLU intent missing from the domain (the model predicts it,
     the bot answers it only through ``utter_<intent>``); a slot without mappings that no
-    form requires (only actions can set it); ``not_intent`` naming an unknown intent
+    form requires (only actions can set it); ``not_intent`` naming an unknown intent; a
+    sub-intent's response without NLU examples of that sub-intent (never selected); a
+    sub-intent listed in the domain's intents (the domain lists ``faq`` only)
 
 Every problem names file and line. Placeholders are read as the renderer reads them
 (``brain.dialogue.responses``): ``{name}`` is filled from the slots (``requested_slot``
@@ -44,12 +50,14 @@ from brain.dialogue.domain import Domain
 from brain.dialogue.domain_reader import DomainSource, read_domain
 from brain.dialogue.engine import BUILTIN_ACTIONS, CONVERSATION_START_RESPONSE
 from brain.dialogue.handoff import HANDOFF_PLACEHOLDERS, HANDOFF_TEXTS
+from brain.dialogue.retrieval import retrieval_actions
 from brain.dialogue.rules import Rule, load_rules
 from brain.dialogue.tracker import REQUESTED_SLOT
 from brain.errors import BotDataError, Problem
 from brain.feedback_settings import validate_feedback
 from brain.handoff import validate_desk
 from brain.nlu.config import load_nlu_config
+from brain.nlu.retrieval import DELIMITER, split_intent
 from brain.nlu.training_data import Example, TrainingData, load_training_data
 from brain.privacy_settings import validate_privacy
 
@@ -64,6 +72,15 @@ _BUILTIN_RESPONSES = {"utter_default", "utter_did_you_mean", "utter_ask_rephrase
 # What a form passes to utter_invalid_<slot> when it rejects an answer (brain.dialogue.forms).
 _REJECTION_VALUES = {"value", "reason"}
 _CONVERSIONS = (None, "r", "s", "a")
+
+
+def _sub_intent_hint(name: str) -> str:
+    """Why a rule or mapping may not name ``faq/ask_hours``, and what to write instead."""
+    base = split_intent(name)[0]
+    return (f"the dialogue sees only the retrieval intent '{base}' (Rasa drops "
+            f"'{name.partition(DELIMITER)[2]}' with a warning, so it would hold for "
+            f"every sub-intent); write 'intent: {base}' and 'action: utter_{base}', which "
+            "sends the sub-intent's response")
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,6 +141,7 @@ def validate_bot(bot_dir: Path, *, require_domain: bool = True) -> ValidationRep
     _check_unused_responses(domain, source, rules, bot_dir, found)
     if data is not None:
         _check_intents(domain, source, data, found)
+        _check_retrieval(domain, source, data, found)
     return found.report()
 
 
@@ -138,11 +156,14 @@ def _loaded(loader: Callable[[Path], T], bot_dir: Path, found: _Findings) -> T |
 
 def _check_rules(domain: Domain, rules: list[Rule], custom: set[str], found: _Findings) -> None:
     known_actions = (set(domain.responses) | set(domain.forms) | set(BUILTIN_ACTIONS)
-                     | custom | _BUILTIN_RESPONSES)
+                     | custom | _BUILTIN_RESPONSES | retrieval_actions(list(domain.responses)))
     slots = {*domain.slots, REQUESTED_SLOT}
     for rule in rules:
         for step in (*rule.condition, *rule.steps):
-            if step.kind == "intent" and step.value not in domain.intents:
+            if step.kind == "intent" and DELIMITER in str(step.value):
+                found.error(rule.path, step.line, f"rule '{rule.name}' uses sub-intent "
+                            f"'{step.value}': {_sub_intent_hint(str(step.value))}")
+            elif step.kind == "intent" and step.value not in domain.intents:
                 found.error(rule.path, step.line, f"rule '{rule.name}' uses intent "
                             f"'{step.value}', which is not in the domain")
             elif step.kind == "action" and step.value not in known_actions:
@@ -173,7 +194,10 @@ def _check_slots(domain: Domain, source: DomainSource, found: _Findings) -> None
                 found.error(shown, line, f"slot '{name}' maps entity '{mapping.entity}', "
                             "which is not in 'entities'")
             for intent in mapping.intent:
-                if intent not in domain.intents:
+                if DELIMITER in intent:
+                    found.error(shown, line, f"slot '{name}': a mapping on sub-intent "
+                                f"'{intent}': {_sub_intent_hint(intent)}")
+                elif intent not in domain.intents:
                     found.error(shown, line, f"slot '{name}': a mapping on intent '{intent}', "
                                 "which is not in the domain (it never applies)")
             for intent in mapping.not_intent:
@@ -314,7 +338,7 @@ def _check_unused_responses(domain: Domain, source: DomainSource, rules: list[Ru
         prefixes = re.findall(r"(utter_\w*)\{", text)  # f"utter_order_{status}"
         used |= {n for n in domain.responses if any(n.startswith(p) for p in prefixes)}
     for name in sorted(domain.responses):
-        if name not in used:
+        if name not in used and DELIMITER not in name:  # sub-intents': _check_retrieval
             found.warn(source.path, source.line("responses", name),
                        f"response '{name}' is never used")
 
@@ -325,10 +349,35 @@ def _check_intents(domain: Domain, source: DomainSource, data: TrainingData,
     for example in data.examples:
         first_example.setdefault(example.intent, example)
     for index, name in enumerate(domain.intents):
-        if name not in first_example:
+        if name not in first_example and DELIMITER not in name:  # "/": _check_retrieval
             found.warn(source.path, source.line("intents", index),
                        f"intent '{name}' has no NLU examples")
     for name in sorted(set(first_example) - set(domain.intents)):
         example = first_example[name]
         found.warn(example.path, example.line, f"intent '{name}' has NLU examples but is not "
                    "in the domain")
+
+
+def _check_retrieval(domain: Domain, source: DomainSource, data: TrainingData,
+                     found: _Findings) -> None:
+    """Every sub-intent has its response (else ``utter_faq`` fails for it: an error), and
+    every sub-intent's response has its sub-intent (else it is never sent: a warning)."""
+    first: dict[str, Example] = {}
+    for example in data.examples:
+        if example.intent_response_key:
+            first.setdefault(example.intent_response_key, example)
+    for key, example in sorted(first.items()):
+        if f"utter_{key}" not in domain.responses:
+            found.error(example.path, example.line, f"sub-intent '{key}' has no response "
+                        f"'utter_{key}' in the domain, so utter_{split_intent(key)[0]} "
+                        "cannot answer it")
+    for name in sorted(n for n in domain.responses if DELIMITER in n):
+        if name.removeprefix("utter_") not in first:
+            found.warn(source.path, source.line("responses", name), f"response '{name}' is "
+                       f"never sent: no NLU examples of sub-intent "
+                       f"'{name.removeprefix('utter_')}'")
+    for index, name in enumerate(domain.intents):
+        if DELIMITER in name:
+            found.warn(source.path, source.line("intents", index), f"intent '{name}': the "
+                       f"domain lists the retrieval intent '{split_intent(name)[0]}', not its "
+                       "sub-intents (the NLU never predicts a sub-intent as the intent)")

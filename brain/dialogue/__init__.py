@@ -7,6 +7,7 @@ Where things live:
     engine.py                      one turn: precedence, fallback stages, handoff
     forms.py / slot_filling.py     forms, slot mappings and slot types
     responses.py                   variations, placeholders, channel variants
+    retrieval.py                   utter_faq: the selected sub-intent's response
     action_runner.py               custom actions and validators, failure-safe
     session.py                     session expiry and carried-over slots
 """

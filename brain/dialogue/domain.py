@@ -6,8 +6,9 @@ slots of type text, bool, categorical, float, list, any with ``initial_value``,
 ``from_text``, ``from_intent``, ``from_trigger_intent``, ``custom`` (set by actions),
 each with optional ``intent``,
 ``not_intent`` and ``conditions`` on ``active_loop``/``requested_slot``); responses with
-variations, ``buttons``, ``channel`` and slot ``condition``s; forms with
-``required_slots``; ``session_config``.
+variations, ``buttons``, ``channel`` and slot ``condition``s (a sub-intent's response is
+``utter_faq/ask_hours``, sent by the retrieval action ``utter_faq``:
+``brain.dialogue.retrieval``); forms with ``required_slots``; ``session_config``.
 """
 
 from __future__ import annotations

@@ -8,6 +8,7 @@ after loading (``brain.validation``) to name file and line too.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,8 @@ _SLOT_KEYS = {"type", "mappings", "initial_value", "values", "min_value", "max_v
               "influence_conversation"}
 _MAPPING_KEYS = {"type", "entity", "value", "intent", "not_intent", "conditions"}
 _VARIATION_KEYS = {"text", "buttons", "channel", "condition", "image"}
+# utter_faq/ask_hours: the response of sub-intent ask_hours of retrieval intent faq.
+_SUB_INTENT_RESPONSE = re.compile(r"utter_[^/\s]+/[^/\s]+")
 
 
 class _Issues:
@@ -191,6 +194,10 @@ def _responses(node: Any, issues: _Issues) -> dict[str, tuple[ResponseVariation,
         if not name.startswith("utter_") or not isinstance(variations, YamlSeq) or not variations:
             issues.add(node.line_of(name), f"response '{name}' must be named utter_… and be a "
                        "non-empty list of variations")
+            continue
+        if "/" in name and not _SUB_INTENT_RESPONSE.fullmatch(name):
+            issues.add(node.line_of(name), f"response '{name}': a sub-intent's response is "
+                       "named utter_<intent>/<sub_intent>, with one '/'")
             continue
         parsed = [_variation(name, v, ln, issues)
                   for v, ln in zip(variations, variations.item_lines, strict=True)]

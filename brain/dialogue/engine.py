@@ -45,6 +45,7 @@ from brain.dialogue.handoff import (
     while_handed_off,
 )
 from brain.dialogue.responses import ResponseRenderer, humanise_intent
+from brain.dialogue.retrieval import utter_retrieved
 from brain.dialogue.rule_matching import LogRecord, predict_next
 from brain.dialogue.rules import Rule
 from brain.dialogue.tracker import Tracker
@@ -284,6 +285,8 @@ class _Turn:
         if name.startswith("utter_"):
             if name in _DEFAULT_TEXT:
                 self.utter_or_default(name)
+            elif self.engine.renderer.is_retrieval(name):
+                utter_retrieved(self, name)  # utter_faq → utter_faq/<selected sub-intent>
             elif not self.utter(name):
                 _log.error("conversation %s: no response %s in the domain",
                            self.tracker.conversation_id, name)

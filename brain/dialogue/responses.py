@@ -7,6 +7,10 @@ conversation replays identically (and tests are deterministic). A placeholder wh
 is empty never reaches the user: another variation that can be filled is used, else the
 ``utter_response_unavailable`` response or a built-in apology, and the error is logged with
 the conversation id.
+
+A retrieval action (``utter_faq``, for responses ``utter_faq/ask_hours`` …) is a response
+the domain has, though it has no variations of its own: which sub-intent's response it
+sends depends on the message (``brain.dialogue.retrieval``).
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from typing import Any
 
 from brain.actions.context import OutgoingMessage
 from brain.dialogue.domain import Domain, ResponseVariation
+from brain.dialogue.retrieval import retrieval_actions
 
 __all__ = ["ResponseRenderer", "humanise_intent"]
 
@@ -36,9 +41,16 @@ def humanise_intent(name: str) -> str:
 class ResponseRenderer:
     def __init__(self, domain: Domain) -> None:
         self._responses = domain.responses
+        self._retrieval = retrieval_actions(list(domain.responses))
 
     def has(self, name: str) -> bool:
-        return name in self._responses
+        """Whether sending ``name`` can work: a response, or a retrieval action."""
+        return name in self._responses or name in self._retrieval
+
+    def is_retrieval(self, name: str) -> bool:
+        """``utter_faq`` when the domain has ``utter_faq/…`` responses (as in Rasa, this
+        wins over a plain ``utter_faq`` response)."""
+        return name in self._retrieval
 
     def render(self, name: str, *, slots: Mapping[str, Any], channel: str | None,
                seed: str, conversation_id: str, extra: Mapping[str, Any] | None = None

@@ -9,6 +9,7 @@ Where things live:
     values.py          dates, times, numbers and amounts → normalised values
     training.py        building and training the pipeline
     model.py           NluModel.parse and the parse contract
+    retrieval.py       retrieval intents (faq/ask_hours): folding, response_selector
     model_store.py     versioned save/load
     evaluation.py      cross-validation reports
 """

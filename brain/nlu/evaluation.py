@@ -4,6 +4,10 @@
 stratified hold-out split) or k times (stratified k-fold, every example tested once), and
 returns an ``EvaluationReport``; ``evaluation_report.write_report`` turns it into files.
 Entities are scored by exact span and type, for the types the examples annotate.
+Sub-intents of retrieval intents (``faq/ask_hours``) are scored as Rasa's response
+selection report scores them: over the retrieval intents' examples, the sub-intent the
+expected retrieval intent's selection picked, per sub-intent; the intent scores count
+``faq`` as one intent. Splits are stratified by sub-intent, so each is trained and tested.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from sklearn.model_selection import StratifiedKFold, train_test_split
 from brain.errors import BotDataError, Problem
 from brain.nlu.config import NluConfig, load_nlu_config
 from brain.nlu.model import NluModel
+from brain.nlu.retrieval import full_retrieval_intent
 from brain.nlu.training import train_model
 from brain.nlu.training_data import Example, TrainingData, load_training_data
 
@@ -34,6 +39,10 @@ class Prediction:
     confidence: float
     nlu_fallback: bool
     entities: tuple[tuple[int, int, str], ...]
+    # The sub-intent the expected retrieval intent's selection picked (retrieval examples).
+    intent_response_key: str | None = None
+    # What the bot acts on: the intent, or for a retrieval intent its selected sub-intent.
+    full_intent: str | None = None
 
 
 @dataclass
@@ -48,6 +57,8 @@ class EvaluationReport:
     per_intent: dict[str, dict[str, float]] = field(default_factory=dict)
     confused_pairs: list[tuple[str, str, int]] = field(default_factory=list)
     per_entity: dict[str, dict[str, float]] = field(default_factory=dict)
+    # Sub-intents (Rasa's response selection report); empty without retrieval intents.
+    response_selection: dict[str, Any] = field(default_factory=dict)
     report_dir: Path | None = None
 
     @property
@@ -55,8 +66,10 @@ class EvaluationReport:
         return sorted({p.example.intent for p in self.predictions})
 
     def errors(self) -> list[Prediction]:
-        """Misclassified or fallback predictions, worst first: the relabelling worklist."""
-        wrong = [p for p in self.predictions if p.intent != p.example.intent or p.nlu_fallback]
+        """Misclassified (intent or sub-intent) or fallback predictions, worst first: the
+        relabelling worklist."""
+        wrong = [p for p in self.predictions
+                 if (p.full_intent or p.intent) != p.example.label or p.nlu_fallback]
         return sorted(wrong, key=lambda p: (p.intent == p.example.intent, -p.confidence))
 
 
@@ -77,7 +90,7 @@ def evaluate_data(data: TrainingData, config: NluConfig, *, folds: int | None = 
                   test_split: float = 0.2, seed: int = 0) -> EvaluationReport:
     """Train and test on stratified splits of ``data``; score the held-out predictions."""
     examples = list(data.examples)
-    labels = [e.intent for e in examples]
+    labels = [e.label for e in examples]
     _check_enough(labels, folds or 2, "fold" if folds else "split")
     if folds:
         splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
@@ -108,9 +121,13 @@ def _predict(model: NluModel, examples: list[Example]) -> list[Prediction]:
     for example in examples:
         parse = model.parse(example.text)
         spans = tuple((e["start"], e["end"], e["entity"]) for e in parse["entities"])
+        selected = None
+        if example.intent_response_key:
+            chosen = parse.get("response_selector", {}).get(example.intent, {})
+            selected = chosen.get("response", {}).get("intent_response_key")
         predictions.append(Prediction(example, parse["intent"]["name"],
                                       parse["intent"]["confidence"], parse["nlu_fallback"],
-                                      spans))
+                                      spans, selected, full_retrieval_intent(parse)))
     return predictions
 
 
@@ -138,8 +155,36 @@ def _score(method: str, predictions: list[Prediction], data: TrainingData) -> Ev
         per_intent=per_intent,
         confused_pairs=[(g, p, n) for (g, p), n in pairs.most_common(10)],
         per_entity=_entity_scores(predictions, data),
+        response_selection=_response_selection(predictions),
     )
     return report
+
+
+def _response_selection(predictions: list[Prediction]) -> dict[str, Any]:
+    """Per sub-intent precision, recall and F1 of the retrieval intents' examples, as in
+    Rasa's ``response_selection_report.json``; ``end_to_end_accuracy`` also needs the
+    intent right (what the user gets answered with)."""
+    tested = [p for p in predictions if p.example.intent_response_key]
+    if not tested:
+        return {}
+    gold = [str(p.example.intent_response_key) for p in tested]
+    picked = [p.intent_response_key or "" for p in tested]
+    labels = sorted(set(gold))
+    table: dict[str, Any] = classification_report(gold, picked, labels=labels,
+                                                  output_dict=True, zero_division=0)
+    pairs = Counter((g, p) for g, p in zip(gold, picked, strict=True) if g != p)
+    return {
+        "examples_tested": len(tested),
+        "accuracy": round(float(accuracy_score(gold, picked)), 4),
+        "end_to_end_accuracy": round(sum(p.full_intent == g for p, g in zip(
+            tested, gold, strict=True)) / len(tested), 4),
+        "macro_f1": round(float(table["macro avg"]["f1-score"]), 4),
+        "weighted_f1": round(float(table["weighted avg"]["f1-score"]), 4),
+        "per_sub_intent": {name: {k: round(float(v), 4) for k, v in table[name].items()}
+                           for name in labels},
+        "most_confused": [{"sub_intent": g, "predicted": p, "count": n}
+                          for (g, p), n in pairs.most_common(10)],
+    }
 
 
 def _entity_scores(predictions: list[Prediction],

@@ -1,6 +1,7 @@
 """Writes an ``EvaluationReport`` as a folder a person can work from.
 
-    report.json            every score (accuracy, F1s, per intent, per entity, confusions)
+    report.json            every score (accuracy, F1s, per intent, per entity, confusions;
+                           per sub-intent of retrieval intents under "response_selection")
     confusion_matrix.png   gold intent (rows) × predicted intent (columns)
     errors.yml, errors.csv misclassified and fallback examples, worst first, with the file
                            and line they come from: fix the ``intent`` column and move them
@@ -36,6 +37,8 @@ def write_report(report: EvaluationReport, folder: Path) -> Path:
                           for g, p, n in report.confused_pairs],
         "per_entity": report.per_entity,
     }
+    if report.response_selection:
+        summary["response_selection"] = report.response_selection
     (folder / "report.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     _write_confusion_png(report, folder / "confusion_matrix.png")
     _write_errors(report, folder)
@@ -69,8 +72,8 @@ def _write_confusion_png(report: EvaluationReport, path: Path) -> None:
 def _write_errors(report: EvaluationReport, folder: Path) -> None:
     rows = [{
         "text": p.example.text,
-        "intent": p.example.intent,
-        "predicted": p.intent,
+        "intent": p.example.label,  # faq/ask_hours for a sub-intent: what the data says
+        "predicted": p.full_intent or p.intent,
         "confidence": round(p.confidence, 4),
         "nlu_fallback": p.nlu_fallback,
         "source": f"{p.example.path}:{p.example.line}",

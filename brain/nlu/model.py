@@ -10,6 +10,18 @@ The parse contract (also what ``parley nlu parse`` prints, one JSON object per l
      "ambiguous": false,        # top1 − top2 below ambiguity_threshold
      "fallback_reason": null}   # "empty" | "low_confidence" | "ambiguous" | null
 
+A model with retrieval intents (``faq/ask_hours`` examples, ``brain.nlu.retrieval``) names
+the retrieval intent in ``intent`` and the rankings, with its summed confidence; the intent
+also gets ``"full_retrieval_intent_name": "faq/ask_hours"``, and the parse a
+``response_selector`` in Rasa's shape:
+
+    "response_selector": {"all_retrieval_intents": ["faq"],
+        "faq": {"response": {"responses": [{"text": ...}], "confidence": 0.91,
+                             "intent_response_key": "faq/ask_hours",
+                             "utter_action": "utter_faq/ask_hours"},
+                "ranking": [{"confidence": 0.91, "intent_response_key": "faq/ask_hours"}]},
+        "default": {...}}       # the same over every retrieval intent's sub-intents
+
 An ``out_of_scope`` prediction is an understood message, not a fallback: the dialogue
 answers it as such. ``confidence`` is ``null`` for spaCy NER entities: the greedy
 transition-based NER computes no span probability.
@@ -29,6 +41,7 @@ from spacy.tokens import Doc
 from brain.nlu.config import NluConfig
 from brain.nlu.entity_rules import LOOKUP_ID, REGEX_ID
 from brain.nlu.intent_classifier import IntentClassifier
+from brain.nlu.retrieval import RetrievalLabels
 from brain.nlu.values import ValueSettings, extract_values, warm_up
 
 __all__ = ["NluModel", "ParseResult"]
@@ -54,6 +67,10 @@ class NluModel:
         self._zone = ZoneInfo(self.config.timezone)
         if "time" in self._value_settings.dimensions:
             warm_up(self.config.timezone)  # dateparser's first call costs ~80 ms: pay it here
+        labels: list[str] = []
+        if "parley_intent_classifier" in self.nlp.pipe_names:
+            labels = cast(IntentClassifier, self.nlp.get_pipe("parley_intent_classifier")).labels
+        self._retrieval = RetrievalLabels(labels, self.meta.get("retrieval_responses") or {})
 
     @property
     def version(self) -> str:
@@ -63,21 +80,30 @@ class NluModel:
 
     @property
     def intents(self) -> list[str]:
-        classifier = cast(IntentClassifier, self.nlp.get_pipe("parley_intent_classifier"))
-        return classifier.labels
+        """The intents a parse can name (a retrieval intent once, not its sub-intents)."""
+        return self._retrieval.intents
+
+    @property
+    def retrieval_intents(self) -> list[str]:
+        return list(self._retrieval.retrieval_intents)
 
     def parse(self, text: str, *, reference_time: datetime | None = None) -> ParseResult:
         """Understand one message; relative dates resolve against ``reference_time``."""
         if not text.strip():
-            return _empty_parse(text)
+            empty = _empty_parse(text)
+            if self._retrieval:
+                empty["response_selector"] = self._retrieval.empty_selector()
+            return empty
         doc = self.nlp(text)
-        ranking = sorted(doc.cats.items(), key=lambda kv: kv[1], reverse=True)
+        probabilities = list(doc.cats.values())  # in the classifier's label order
+        cats = self._retrieval.fold(probabilities) if self._retrieval else doc.cats
+        ranking = sorted(cats.items(), key=lambda kv: kv[1], reverse=True)
         top_name, top = ranking[0]
         second = ranking[1][1] if len(ranking) > 1 else 0.0
         low = top < self.config.fallback_threshold
         ambiguous = (top - second) < self.config.ambiguity_threshold
         reason = "low_confidence" if low else "ambiguous" if ambiguous else None
-        return {
+        result: ParseResult = {
             "text": text,
             "intent": {"name": top_name, "confidence": round(top, 4)},
             "intent_ranking": [{"name": n, "confidence": round(c, 4)}
@@ -87,6 +113,13 @@ class NluModel:
             "ambiguous": ambiguous,
             "fallback_reason": reason,
         }
+        if self._retrieval:
+            selector = self._retrieval.selector(probabilities)
+            result["response_selector"] = selector
+            if top_name in self._retrieval.retrieval_intents:
+                key = selector[top_name]["response"]["intent_response_key"]
+                result["intent"]["full_retrieval_intent_name"] = key
+        return result
 
     def _entities(self, doc: Doc, reference_time: datetime | None) -> list[dict[str, Any]]:
         """Entities of all extractors. Rules (regex, lookup) beat values, which beat the

@@ -4,6 +4,12 @@ A model holds ``meta.json`` (Parley version, model format, library versions, dat
 config, seed, metrics) and ``pipeline/`` (spaCy's ``to_disk``). Loading reads the metadata
 first and refuses a model written by an incompatible model format, spaCy or scikit-learn
 minor version, naming the version that made it, before any pickled state is touched.
+
+Model formats: 1, the first; 2, a model whose classifier learned retrieval intents'
+sub-intents (``faq/ask_hours`` labels, ``retrieval_responses`` in its metadata). A model
+without retrieval intents is still written as format 1, which it is, so that an older
+Parley reads it; one with them is format 2, which an older Parley refuses by name rather
+than treating ``faq/ask_hours`` as an intent of its own.
 """
 
 from __future__ import annotations
@@ -29,10 +35,11 @@ from brain.errors import ModelError, ModelVersionError
 from brain.nlu.config import NluConfig
 from brain.nlu.model import NluModel
 
-__all__ = ["MODEL_FORMAT", "find_model", "library_versions", "load_model", "model_id",
-           "save_model"]
+__all__ = ["MODEL_FORMAT", "READABLE_FORMATS", "find_model", "library_versions", "load_model",
+           "model_id", "save_model"]
 
-MODEL_FORMAT = 1
+MODEL_FORMAT = 2  # the newest this Parley writes
+READABLE_FORMATS = (1, 2)
 _PINNED = ("spacy", "scikit-learn")  # pickled/serialised state depends on their minor version
 
 
@@ -69,7 +76,7 @@ def _write_folder(model: NluModel, folder: Path) -> None:
     model.nlp.to_disk(folder / "pipeline")
     meta = dict(model.meta)
     meta.update({
-        "model_format": MODEL_FORMAT,
+        "model_format": MODEL_FORMAT if model.retrieval_intents else 1,
         "versions": library_versions(),
         "config": model.config.to_dict(),
         "synonyms": dict(sorted(model.synonyms.items())),
@@ -147,8 +154,9 @@ def check_compatible(meta: dict[str, Any], shown: Path) -> None:
                f"scikit-learn {made.get('scikit-learn', '?')})")
     here = library_versions()
     reasons = []
-    if meta.get("model_format") != MODEL_FORMAT:
-        reasons.append(f"this Parley {here['parley']} reads model format {MODEL_FORMAT}")
+    if meta.get("model_format") not in READABLE_FORMATS:
+        reasons.append(f"this Parley {here['parley']} reads model formats "
+                       f"{', '.join(map(str, READABLE_FORMATS))}")
     for dist in _PINNED:
         if _minor(made.get(dist)) != _minor(here[dist]):
             reasons.append(f"{dist} {here[dist]} is installed")

@@ -5,6 +5,8 @@ The pipeline, in order: ``parley_normaliser`` â†’ ``parley_intent_classifier`` â
 ``parley_regex_entities`` (regex sections). It starts from ``spacy.blank("en")``: no
 pretrained pipeline can be downloaded on our machines, and none is needed for intents.
 Training is reproducible for a given seed: every random source is seeded from it.
+Retrieval intents' examples are learned under their full labels (``faq/ask_hours``); the
+parse folds them up (``brain.nlu.retrieval``).
 """
 
 from __future__ import annotations
@@ -88,7 +90,7 @@ def train_pipeline(data: TrainingData, config: NluConfig, *, seed: int,
     started = time.perf_counter()
     report(TrainingEvent("intent classifier", 0, 1, None))
     classifier = cast(IntentClassifier, nlp.get_pipe("parley_intent_classifier"))
-    loss = classifier.fit(docs, [e.intent for e in data.examples], seed=seed)
+    loss = classifier.fit(docs, [e.label for e in data.examples], seed=seed)
     report(TrainingEvent("intent classifier", 1, 1, loss))
     metrics["intent_train_log_loss"] = round(loss, 5)
     metrics["intent_seconds"] = round(time.perf_counter() - started, 2)
@@ -157,6 +159,8 @@ def train_model(data: TrainingData, config: NluConfig, *, seed: int = 0,
         "example_digests": data.example_digests(),
         "intents": data.intents,
         "entities": data.entity_types,
+        "retrieval_intents": data.retrieval_intents,
+        "retrieval_responses": {k: list(v) for k, v in sorted(data.responses.items())},
         "pipeline": list(nlp.pipe_names),
         "metrics": metrics,
     }

@@ -3,9 +3,11 @@
 A bot folder keeps its data in ``data/`` (every ``*.yml``/``*.yaml`` below it, several files
 allowed). A data file's ``nlu:`` list holds ``intent``, ``synonym``, ``regex`` and
 ``lookup`` items, each with ``examples`` as a block of ``- `` lines (or a list of
-``{text: ...}`` mappings). ``rules:`` and ``stories:`` in the same files belong to the
-dialogue and are left alone here. All defects of all files are collected and raised at
-once as a ``BotDataError`` naming file, line and problem.
+``{text: ...}`` mappings). An intent named ``faq/ask_hours`` is a sub-intent of the
+retrieval intent ``faq`` (``brain.nlu.retrieval``); an intent has either sub-intents or
+examples of its own. ``rules:`` and ``stories:`` in the same files belong to the dialogue
+and are left alone here. All defects of all files are collected and raised at once as a
+``BotDataError`` naming file, line and problem.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from typing import Any
 
 from brain.errors import BotDataError, Problem
 from brain.nlu.annotations import AnnotationError, EntityAnnotation, parse_annotated_text
+from brain.nlu.retrieval import DELIMITER, read_retrieval_responses, split_intent
 from brain.yaml_source import YamlMap, YamlSeq, load_yaml_file
 
 __all__ = [
@@ -40,13 +43,21 @@ _ITEM_KEYS = {"examples", "metadata"}
 
 @dataclass(frozen=True, slots=True)
 class Example:
-    """One training utterance: plain text, its intent and its entity spans."""
+    """One training utterance: plain text, its intent and its entity spans.
+
+    For a retrieval intent's example ``intent`` is ``faq`` and ``intent_response_key``
+    ``faq/ask_hours`` (Rasa's names), which is what the classifier learns (``label``)."""
 
     text: str
     intent: str
     entities: tuple[EntityAnnotation, ...]
     path: str
     line: int
+    intent_response_key: str | None = None
+
+    @property
+    def label(self) -> str:
+        return self.intent_response_key or self.intent
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,10 +86,22 @@ class TrainingData:
     synonyms: Mapping[str, str] = field(default_factory=dict)
     regexes: tuple[RegexPattern, ...] = ()
     lookups: tuple[LookupTable, ...] = ()
+    # The domain's responses of sub-intents (utter_faq/ask_hours): the parse lists them.
+    responses: Mapping[str, tuple[dict[str, Any], ...]] = field(default_factory=dict)
 
     @property
     def intents(self) -> list[str]:
+        """The intents the dialogue sees: ``faq``, not its sub-intents."""
         return sorted({e.intent for e in self.examples})
+
+    @property
+    def retrieval_intents(self) -> list[str]:
+        return sorted({e.intent for e in self.examples if e.intent_response_key})
+
+    @property
+    def intent_response_keys(self) -> list[str]:
+        """Every sub-intent, ``faq/ask_hours``."""
+        return sorted({e.intent_response_key for e in self.examples if e.intent_response_key})
 
     @property
     def entity_types(self) -> list[str]:
@@ -88,15 +111,17 @@ class TrainingData:
 
     def fingerprint(self) -> str:
         """A hash of the content that shapes a model, to tell which data made it."""
-        canonical = {
+        canonical: dict[str, Any] = {
             "examples": sorted(
-                [e.text, e.intent, [[a.start, a.end, a.entity, a.value] for a in e.entities]]
+                [e.text, e.label, [[a.start, a.end, a.entity, a.value] for a in e.entities]]
                 for e in self.examples
             ),
             "synonyms": sorted(self.synonyms.items()),
             "regexes": sorted([r.name, r.pattern] for r in self.regexes),
             "lookups": sorted([t.name, sorted(t.elements)] for t in self.lookups),
         }
+        if self.responses:  # only then: the fingerprints of other bots stay as they were
+            canonical["responses"] = {k: list(v) for k, v in sorted(self.responses.items())}
         blob = json.dumps(canonical, sort_keys=True, ensure_ascii=False).encode()
         return hashlib.sha256(blob).hexdigest()
 
@@ -106,8 +131,10 @@ class TrainingData:
         return sorted({example_digest(e.text) for e in self.examples})
 
     def with_examples(self, examples: tuple[Example, ...]) -> TrainingData:
-        """The same synonyms, regexes and lookups with another set of examples (for splits)."""
-        return TrainingData(examples, self.synonyms, self.regexes, self.lookups)
+        """The same synonyms, regexes, lookups and responses with another set of examples
+        (for splits)."""
+        return TrainingData(examples, self.synonyms, self.regexes, self.lookups,
+                            self.responses)
 
 
 def example_digest(text: str) -> str:
@@ -134,7 +161,13 @@ def load_training_data(bot_dir: Path) -> TrainingData:
     reader = _Reader()
     for path in files:
         reader.read_file(path, _display(path, bot_dir))
-    return reader.finish(str(bot_dir / "data"))
+    data = reader.finish(str(bot_dir / "data"))
+    if not data.retrieval_intents:
+        return data
+    responses = read_retrieval_responses(bot_dir)
+    return TrainingData(data.examples, data.synonyms, data.regexes, data.lookups,
+                        {k: v for k, v in responses.items()
+                         if k.removeprefix("utter_") in data.intent_response_keys})
 
 
 def load_data_file(path: Path) -> TrainingData:
@@ -163,6 +196,7 @@ class _Reader:
     regexes: list[RegexPattern] = field(default_factory=list)
     lookups: dict[str, list[str]] = field(default_factory=dict)
     seen: dict[str, Example] = field(default_factory=dict)
+    kinds: dict[str, Example] = field(default_factory=dict)  # intent → first example
 
     def read_file(self, path: Path, shown: str) -> None:
         try:
@@ -219,6 +253,8 @@ class _Reader:
         if not isinstance(name, str) or not name.strip():
             self.problems.append(Problem(shown, line, f"'{kind}' needs a name"))
             return
+        if kind == "intent" and not self._check_intent_name(name.strip(), shown, line):
+            return
         lines = list(self._example_lines(item, shown, f"{kind} '{name}'"))
         if not lines and "examples" in item:
             self.problems.append(Problem(shown, item.line_of("examples"),
@@ -255,18 +291,19 @@ class _Reader:
             yield stripped[2:].strip(), first + offset + number
 
     def _add_intent(self, name: str, lines: list[tuple[str, int]], shown: str) -> None:
+        base, sub = split_intent(name)
         for marked, line in lines:
             try:
                 text, entities = parse_annotated_text(marked)
             except AnnotationError as exc:
                 self.problems.append(Problem(shown, line, f"intent '{name}': {exc}"))
                 continue
-            example = Example(text, name, entities, shown, line)
+            example = Example(text, base, entities, shown, line, name if sub else None)
             key = re.sub(r"\s+", " ", text.lower()).strip()
             earlier = self.seen.get(key)
-            if earlier is not None and earlier.intent != name:
+            if earlier is not None and earlier.label != name:
                 self.problems.append(Problem(shown, line, f"example '{text}' is in intent "
-                                             f"'{name}' and in '{earlier.intent}' "
+                                             f"'{name}' and in '{earlier.label}' "
                                              f"({earlier.path}:{earlier.line})"))
                 continue
             if earlier is None:
@@ -275,6 +312,25 @@ class _Reader:
             for ann in entities:
                 if ann.value != ann.text:
                     self.synonyms[ann.text.lower()] = ann.value
+
+    def _check_intent_name(self, name: str, shown: str, line: int) -> bool:
+        """``faq/ask_hours`` names one sub-intent; ``faq`` may not also have plain examples
+        (they would be a class the response selection has no response for)."""
+        base, sub = split_intent(name)
+        if name.count(DELIMITER) > 1 or not base or (DELIMITER in name and not sub):
+            self.problems.append(Problem(shown, line, f"intent '{name}': a retrieval intent "
+                                         "is written 'intent/sub_intent', with one '/'"))
+            return False
+        earlier = self.kinds.setdefault(base, Example("", base, (), shown, line,
+                                                      name if sub else None))
+        if (earlier.intent_response_key is None) != (sub is None):
+            sub_intent = name if sub else earlier.intent_response_key
+            self.problems.append(Problem(shown, line, f"intent '{base}' has examples of its "
+                                         f"own and of sub-intent '{sub_intent}' (also at "
+                                         f"{earlier.path}:{earlier.line}); a retrieval intent "
+                                         "has examples only under its sub-intents"))
+            return False
+        return True
 
     def _add_synonym(self, name: str, lines: list[tuple[str, int]], shown: str) -> None:
         for text, _ in lines:
