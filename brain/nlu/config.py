@@ -1,4 +1,4 @@
-"""A bot's NLU settings, from the optional ``config.yml`` at the top of its folder.
+"""A bot's settings, from the optional ``config.yml`` at the top of its folder.
 
 Parley's pipeline is fixed (normaliser → intent classifier → NER → lookup ruler → regex
 entities → value extraction), so the file holds only the knobs that change behaviour:
@@ -13,9 +13,16 @@ entities → value extraction), so the file holds only the knobs that change beh
       values: [time, number, amount_of_money]
       default_currency: USD          # for "40 bucks"
       entity_case: {order_id: upper} # keep the user's spelling, in upper (or lower) case
+    dialogue:                        # brain.policy_settings
+      max_history: 5
     greet_on_start: false            # no utter_conversation_start when a conversation opens
 
-Rasa's ``pipeline:``/``policies:`` keys are reported as unsupported, not ignored.
+A config written for Rasa is read as Rasa wrote it (``brain.rasa_config``): ``recipe``,
+``assistant_id``, and the settings of ``pipeline``/``policies`` that have a Parley meaning
+(FallbackClassifier's thresholds, Duckling's dimensions and timezone here; the policies'
+in ``brain.policy_settings``); Parley's own keys win where both are given. Every component
+Parley replaces gets one notice (``load_config_notices``), which ``parley train`` and
+``parley data validate`` print; loading the settings never prints.
 ``greet_on_start`` (default true) is a dialogue switch, not an NLU one: it is read here
 with the rest of the file but kept out of ``NluConfig``, which each model stores, so
 changing it needs no retraining (``load_greet_on_start``).
@@ -26,15 +33,19 @@ from __future__ import annotations
 import zoneinfo
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from brain.errors import BotDataError, Problem
+from brain.policy_settings import PolicySettings, read_policy_settings
+from brain.rasa_config import RASA_KEYS, RasaConfig, read_rasa_config
 from brain.yaml_source import YamlMap, load_yaml_file
 
-__all__ = ["NluConfig", "load_greet_on_start", "load_nlu_config"]
+__all__ = ["NluConfig", "format_notice", "load_config_notices", "load_greet_on_start",
+           "load_nlu_config"]
 
 _DIMENSIONS = frozenset({"time", "number", "amount_of_money"})
-_TOP_KEYS = {"language", "timezone", "nlu", "greet_on_start"}
+_PARLEY_KEYS = ("language", "timezone", "nlu", "dialogue", "greet_on_start")
+_TOP_KEYS = frozenset(_PARLEY_KEYS) | RASA_KEYS
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,25 +75,47 @@ class NluConfig:
         return cls(**known)
 
 
+class _ConfigFile(NamedTuple):
+    nlu: NluConfig
+    greet_on_start: bool
+    policy: PolicySettings
+    notices: tuple[Problem, ...]
+
+
+_ABSENT = _ConfigFile(NluConfig(), True, PolicySettings(), ())
+
+
 def load_nlu_config(bot_dir: Path) -> NluConfig:
     """Read ``config.yml`` (defaults when absent); every defect names file and line."""
-    return _load(bot_dir)[0]
+    return _load(bot_dir).nlu
 
 
 def load_greet_on_start(bot_dir: Path) -> bool:
     """``config.yml``'s ``greet_on_start`` (true when absent): whether the bot says
     ``utter_conversation_start`` when a conversation opens. The whole file is checked."""
-    return _load(bot_dir)[1]
+    return _load(bot_dir).greet_on_start
 
 
-def _load(bot_dir: Path) -> tuple[NluConfig, bool]:
+def load_config_notices(bot_dir: Path) -> tuple[Problem, ...]:
+    """What Parley does not take from ``config.yml`` as written, one line each: the Rasa
+    components it replaces and what replaces them, settings that lost to Parley's own.
+    The whole file is checked (a defect raises ``BotDataError``)."""
+    return _load(bot_dir).notices
+
+
+def format_notice(problem: Problem) -> str:
+    """``file:line: notice: message``, as ``brain.validation.format_warning`` writes warnings."""
+    return str(Problem(problem.path, problem.line, f"notice: {problem.message}"))
+
+
+def _load(bot_dir: Path) -> _ConfigFile:
     path = bot_dir / "config.yml"
     if not path.exists():
-        return NluConfig(), True
+        return _ABSENT
     shown = str(path)
     document = load_yaml_file(path, display_path=shown)
     if document is None:
-        return NluConfig(), True
+        return _ABSENT
     if not isinstance(document, YamlMap):
         raise BotDataError([Problem(shown, 1, "config.yml must be a mapping")])
     problems: list[Problem] = []
@@ -92,23 +125,43 @@ def _load(bot_dir: Path) -> tuple[NluConfig, bool]:
                                 f"'greet_on_start': expected true or false, got {greet!r}"))
     for key in document:
         if key not in _TOP_KEYS:
-            hint = (" (Parley's NLU pipeline is fixed; tune it under 'nlu:')"
-                    if key in ("pipeline", "policies", "recipe", "assistant_id") else "")
-            problems.append(Problem(shown, document.line_of(key),
-                                    f"unsupported key '{key}'{hint}"))
+            problems.append(Problem(shown, document.line_of(key), f"unsupported key '{key}' "
+                                    f"(known: {', '.join(sorted(_TOP_KEYS))})"))
+    rasa = read_rasa_config(document, shown, problems)
+    notices = list(rasa.notices)
+    values = _nlu_values(document, shown, rasa, problems, notices)
+    policy = read_policy_settings(document, shown, rasa, problems, notices)
+    if problems:
+        raise BotDataError(sorted(problems, key=lambda p: p.line or 0))
+    return _ConfigFile(NluConfig(**values), bool(greet), policy, tuple(notices))
+
+
+def _nlu_values(document: YamlMap, shown: str, rasa: RasaConfig, problems: list[Problem],
+                notices: list[Problem]) -> dict[str, Any]:
+    """Rasa's pipeline settings, then Parley's own over them (a notice when they differ)."""
     values: dict[str, Any] = {}
-    for key in ("language", "timezone"):
-        if key in document:
-            values[key] = _check(document, key, shown, problems)
+    for key, carried in rasa.nlu.items():
+        reason = _reason_invalid(key, carried.value)
+        if reason:
+            problems.append(Problem(shown, carried.line, f"{carried.label}: {reason}"))
+        else:
+            values[key] = tuple(carried.value) if key == "values" else carried.value
+    own: list[tuple[YamlMap, str, str]] = [(document, key, key) for key in
+                                           ("language", "timezone") if key in document]
     nlu = document.get("nlu", YamlMap())
     if not isinstance(nlu, YamlMap):
         problems.append(Problem(shown, document.line_of("nlu"), "'nlu' must be a mapping"))
     else:
-        for key in nlu:
-            values[key] = _check(nlu, key, shown, problems)
-    if problems:
-        raise BotDataError(problems)
-    return NluConfig(**values), bool(greet)
+        own += [(nlu, key, f"nlu: {key}") for key in nlu]
+    for section, key, label in own:
+        value = _check(section, key, shown, problems)
+        given = rasa.nlu.get(key)
+        if given is not None and key in values and value is not None and value != values[key]:
+            notices.append(Problem(shown, section.line_of(key), f"{label} {section[key]!r} is "
+                                   f"used, not {given.label} {given.value!r} (line "
+                                   f"{given.line}): Parley's own setting wins"))
+        values[key] = value
+    return values
 
 
 def _check(section: YamlMap, key: str, shown: str, problems: list[Problem]) -> Any:
@@ -117,7 +170,8 @@ def _check(section: YamlMap, key: str, shown: str, problems: list[Problem]) -> A
     line = section.line_of(key)
     default = NluConfig.__dataclass_fields__.get(key)
     if default is None:
-        known = sorted(f for f in NluConfig.__dataclass_fields__ if f not in _TOP_KEYS)
+        known = sorted(f for f in NluConfig.__dataclass_fields__
+                       if f not in ("language", "timezone"))
         problems.append(Problem(shown, line, f"unknown NLU setting '{key}' (known: "
                                 f"{', '.join(known)})"))
         return None

@@ -10,7 +10,7 @@ from typing import Any
 from rich.console import Console
 
 from brain.conversation_tests import StoryDesk, load_stories, run_story
-from brain.errors import ModelError
+from brain.errors import BotDataError, ModelError, Problem
 from brain.handoff.settings import load_desk_settings
 from brain.nlu import find_model
 from gateway.cli.bot_runtime import bot_runtime
@@ -97,7 +97,9 @@ def _test(args: argparse.Namespace) -> int:
 
 def _validate(args: argparse.Namespace) -> int:
     """Every problem on stdout, errors first (``file:line: problem``, warnings with
-    ``warning:``); exit 1 on an error (or on a warning with ``--fail-on-warnings``)."""
+    ``warning:``, then ``config.yml``'s notices, which count as neither); exit 1 on an
+    error (or on a warning with ``--fail-on-warnings``)."""
+    from brain.nlu.config import format_notice
     from brain.validation import format_warning, validate_bot
 
     report = validate_bot(args.bot_dir)
@@ -105,6 +107,8 @@ def _validate(args: argparse.Namespace) -> int:
         print(problem)
     for problem in report.warnings:
         print(format_warning(problem))
+    for notice in _config_notices(args.bot_dir):
+        print(format_notice(notice))
     errors, warnings = len(report.errors), len(report.warnings)
     if not errors and not warnings:
         print(f"{args.bot_dir}: ok")
@@ -112,3 +116,13 @@ def _validate(args: argparse.Namespace) -> int:
     print(f"{args.bot_dir}: {errors} error(s), {warnings} warning(s)"
           + ("" if errors else " (warnings do not stop train or run)"))
     return 1 if errors or (warnings and args.fail_on_warnings) else 0
+
+
+def _config_notices(bot_dir: Path) -> tuple[Problem, ...]:
+    """``config.yml``'s notices; none when it has errors (those are reported already)."""
+    from brain.nlu.config import load_config_notices
+
+    try:
+        return load_config_notices(bot_dir)
+    except BotDataError:
+        return ()

@@ -13,6 +13,7 @@ from typing import Any
 from rich.console import Console
 
 from brain.nlu import load_model, load_nlu_config, load_training_data, save_model, train_model
+from brain.nlu.config import format_notice, load_config_notices
 from gateway.cli import nlu_compare
 
 __all__ = ["register", "train_and_save"]
@@ -94,9 +95,13 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def train_and_save(bot_dir: Path, out: Path | None, *, seed: int, console: Console) -> Path:
-    """Train the bot's NLU with a progress bar and save it; return the model path."""
+    """Train the bot's NLU with a progress bar and save it; return the model path. First
+    the notices of ``config.yml`` (Rasa components Parley replaces), one line each: here,
+    where a model is made, and not where one is loaded (every worker start)."""
     data = load_training_data(bot_dir)
     config = load_nlu_config(bot_dir)
+    for notice in load_config_notices(bot_dir):
+        console.print(format_notice(notice), markup=False, highlight=False, soft_wrap=True)
     console.print(f"training on {len(data.examples)} examples, {len(data.intents)} intents, "
                   f"entities: {', '.join(data.entity_types) or 'none'} (seed {seed})")
     from gateway.cli.progress import TrainingProgress

@@ -11,7 +11,9 @@ with it at ``/desk`` (its records in the bot folder's SQLite file unless
 ``PARLEY_DATABASE_URL`` is set), with a first admin account whose one-time password it
 prints once when nobody has an account yet. The desk's records are encrypted with
 ``PARLEY_ENCRYPTION_KEYS``, or when it is unset with a key made in the bot folder
-(``.parley/encryption.key``, said with a warning, used again next time).
+(``.parley/encryption.key``, said with a warning, used again next time). A
+``credentials.yml`` in the bot folder configures channels as Rasa's does (the environment
+wins per setting, ``gateway.credentials_file``); it prints which channels are on.
 """
 
 from __future__ import annotations
@@ -47,9 +49,10 @@ def register(commands: Any) -> None:
 
 def _run(args: argparse.Namespace) -> int:
     from desk.encryption import ring_from_env
+    from gateway.channel_report import channel_report
     from gateway.cli.bot_checks import check_bot
     from gateway.cli.dialogue_commands import ensure_model
-    from gateway.settings import GatewaySettings
+    from gateway.credentials_file import settings_with_credentials
 
     console = Console(stderr=True)
     bot_dir: Path = args.bot_dir
@@ -57,7 +60,7 @@ def _run(args: argparse.Namespace) -> int:
         console.print(f"parley: error: {bot_dir} is not a bot folder (no domain.yml)")
         return 2
     check_bot(bot_dir)  # as `parley data validate`: errors stop here, warnings are printed
-    _check_address_early()
+    _check_address_early(bot_dir)
     ring_from_env(os.environ)  # a bad key too, before the slow start-up
     model = ensure_model(bot_dir, Path(os.environ["PARLEY_MODEL"]) if os.environ.get(
         "PARLEY_MODEL") else None, console)
@@ -67,7 +70,10 @@ def _run(args: argparse.Namespace) -> int:
         orders = _demo_orders(bot_dir, stack, console)
         if orders:
             env["PARLEY_ORDERS_URL"] = orders
-        settings = GatewaySettings.from_env(env)  # a bad setting stops here, named
+        # A bad setting stops here, named; credentials.yml's channels are merged in.
+        settings, credentials = settings_with_credentials(env, bot_dir)
+        for line in channel_report(settings, credentials):
+            console.print(line, markup=False, highlight=False, soft_wrap=True)
         _encryption(settings, bot_dir, console)
         desk = _prepare_desk(settings, bot_dir, console)
         _start_worker(env, stack, console)
@@ -93,15 +99,16 @@ def _prepare_desk(settings: Any, bot_dir: Path, console: Console) -> Any:
     return ready
 
 
-def _check_address_early() -> None:
-    """Fail on a taken port (or any bad gateway setting) before the slow start-up: training,
-    the bus, the worker. The bus's URL is not known yet; a stand-in takes its place."""
+def _check_address_early(bot_dir: Path) -> None:
+    """Fail on a taken port (or any bad gateway setting, ``credentials.yml``'s included)
+    before the slow start-up: training, the bus, the worker. The bus's URL is not known
+    yet; a stand-in takes its place."""
     from gateway.cli.listening import check_free
-    from gateway.settings import GatewaySettings
+    from gateway.credentials_file import settings_with_credentials
 
     env = dict(os.environ)
     env["PARLEY_REDIS_URL"] = env.get("PARLEY_REDIS_URL") or "redis://127.0.0.1:6379/0"
-    settings = GatewaySettings.from_env(env)
+    settings, _ = settings_with_credentials(env, bot_dir)
     check_free(settings.host, settings.port)
 
 

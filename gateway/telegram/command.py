@@ -1,7 +1,8 @@
 """``parley telegram set-webhook URL``: tell Telegram where to send the bot's updates.
 
 It reads ``PARLEY_TELEGRAM_BOT_TOKEN``, ``PARLEY_TELEGRAM_WEBHOOK_SECRET`` (and
-``PARLEY_TELEGRAM_API_URL``) from the environment, so the secret Telegram will send is the
+``PARLEY_TELEGRAM_API_URL``) from the environment (and the token from ``PARLEY_BOT_DIR``'s
+``credentials.yml`` when the environment has none), so the secret Telegram will send is the
 one the gateway checks, and asks only for the update types the gateway handles. Errors (no
 token, a bad URL, Telegram refusing) are one line on stderr and exit status 2.
 """
@@ -12,6 +13,7 @@ import argparse
 import asyncio
 import os
 import sys
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
@@ -33,7 +35,11 @@ def register(commands: Any) -> None:
 
 
 def _set_webhook(args: argparse.Namespace) -> int:
-    settings = TelegramSettings.from_env(os.environ)
+    from gateway.credentials_file import read_credentials
+
+    bot_dir = os.environ.get("PARLEY_BOT_DIR")  # its credentials.yml may hold the token
+    credentials = read_credentials(Path(bot_dir), os.environ) if bot_dir else None
+    settings = TelegramSettings.from_env(credentials.env if credentials else os.environ)
     if settings is None:
         raise GatewaySettingsError("PARLEY_TELEGRAM_BOT_TOKEN and "
                                    "PARLEY_TELEGRAM_WEBHOOK_SECRET must be set")

@@ -143,10 +143,10 @@ def test_same_seed_gives_the_same_model(tiny_bot: Path, tiny_model: NluModel) ->
 
 def test_bad_config_names_file_and_line(tmp_path: Path, tiny_bot: Path) -> None:
     (tmp_path / "config.yml").write_text(
-        "language: en\nnlu:\n  fallback_threshold: 2\n  typo_key: 1\npipeline: []\n")
+        "language: en\nnlu:\n  fallback_threshold: 2\n  typo_key: 1\npipelines: []\n")
     with pytest.raises(BotDataError) as caught:
         load_nlu_config(tmp_path)
     text = str(caught.value)
     assert "config.yml:3: 'fallback_threshold': expected a number between 0 and 1" in text
     assert "config.yml:4: unknown NLU setting 'typo_key'" in text
-    assert "config.yml:5: unsupported key 'pipeline'" in text
+    assert "config.yml:5: unsupported key 'pipelines'" in text  # Rasa's 'pipeline' is read
