@@ -25,6 +25,7 @@ from brain.dialogue.handoff import BOT, HandoffDesk, Ownership
 from brain.dialogue.rules import load_rules
 from brain.dialogue.session import start_session_if_due
 from brain.dialogue.tracker import Tracker
+from brain.fallback_settings import load_bot_fallback_settings
 from brain.feedback_settings import FeedbackSettings, load_feedback_settings
 from brain.nlu import NluModel, ParseResult, load_model
 from brain.nlu.config import load_greet_on_start
@@ -80,7 +81,8 @@ class Bot:
         is a queue of one that nobody watches (the shell, conversation tests)."""
         domain, actions = load_domain(bot_dir), load_actions(bot_dir)
         engine = DialogueEngine(domain, load_rules(bot_dir), actions, clients,
-                                greet_on_start=load_greet_on_start(bot_dir), desk=desk)
+                                greet_on_start=load_greet_on_start(bot_dir), desk=desk,
+                                fallback=load_bot_fallback_settings(bot_dir, domain.intents))
         feedback = load_feedback_settings(bot_dir, names={
             *domain.responses, *domain.actions, *actions})
         privacy = load_privacy_settings(bot_dir, entities=domain.entities,

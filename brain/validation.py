@@ -3,7 +3,10 @@
 The split is by consequence. An **error** means the bot would not do what its files say,
 or would fail at run time; ``parley train`` and ``parley run`` stop on one:
 
-    every load error (bad YAML, an unsupported key, a bad config.yml or actions.py)
+    every load error (bad YAML, an unsupported key, a bad config.yml or actions.py), and
+        every defect of Parley's own files (desk.yml, feedback.yml, privacy.yml,
+        fallback.yml: an unknown intent to label or leave out, a label too long for a
+        button)
     a rule naming an intent, action, form or slot that does not exist (it never fires,
         or fails when it does)
     a slot mapping on an entity, intent, form or slot that does not exist (it never
@@ -49,11 +52,13 @@ from brain.actions import load_actions
 from brain.dialogue.domain import Domain
 from brain.dialogue.domain_reader import DomainSource, read_domain
 from brain.dialogue.engine import BUILTIN_ACTIONS, CONVERSATION_START_RESPONSE
+from brain.dialogue.fallback import FALLBACK_TEXTS
 from brain.dialogue.handoff import HANDOFF_PLACEHOLDERS, HANDOFF_TEXTS
 from brain.dialogue.retrieval import retrieval_actions
 from brain.dialogue.rules import Rule, load_rules
 from brain.dialogue.tracker import REQUESTED_SLOT
 from brain.errors import BotDataError, Problem
+from brain.fallback_settings import validate_fallback
 from brain.feedback_settings import validate_feedback
 from brain.handoff import validate_desk
 from brain.nlu.config import load_nlu_config
@@ -66,9 +71,8 @@ __all__ = ["ValidationReport", "format_warning", "validate_bot"]
 T = TypeVar("T")
 
 # Responses Parley itself sends when the domain defines them.
-_BUILTIN_RESPONSES = {"utter_default", "utter_did_you_mean", "utter_ask_rephrase",
-                      "utter_action_failed", "utter_response_unavailable",
-                      CONVERSATION_START_RESPONSE, *HANDOFF_TEXTS}
+_BUILTIN_RESPONSES = {"utter_default", *FALLBACK_TEXTS, "utter_action_failed",
+                      "utter_response_unavailable", CONVERSATION_START_RESPONSE, *HANDOFF_TEXTS}
 # What a form passes to utter_invalid_<slot> when it rejects an answer (brain.dialogue.forms).
 _REJECTION_VALUES = {"value", "reason"}
 _CONVERSIONS = (None, "r", "s", "a")
@@ -128,12 +132,15 @@ def validate_bot(bot_dir: Path, *, require_domain: bool = True) -> ValidationRep
         found.errors.extend(validate_desk(bot_dir))
         found.errors.extend(validate_feedback(bot_dir))
         found.errors.extend(validate_privacy(bot_dir))
+        found.errors.extend(validate_fallback(bot_dir))
         return found.report()
     domain, source = loaded
     found.errors.extend(validate_desk(bot_dir, domain.intents, domain.slots))
     found.errors.extend(validate_feedback(bot_dir, {*domain.responses, *domain.actions,
                                                     *(actions or [])}))
     found.errors.extend(validate_privacy(bot_dir, domain.entities, domain.slots))
+    found.errors.extend(validate_fallback(bot_dir, {
+        *domain.intents, *(data.intent_response_keys if data is not None else ())}))
     _check_rules(domain, rules, set(actions or []), found)
     _check_slots(domain, source, found)
     _check_forms(domain, source, found)

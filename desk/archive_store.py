@@ -339,6 +339,8 @@ def _whole(value: Any, limit: int = 2**63 - 1) -> int | None:
 
 
 def _stage(event: Mapping[str, Any]) -> int:
+    if event.get("reason"):  # an understood turn that did not serve: not a misunderstanding
+        return 0
     stage = event.get("stage", 1)
     return stage if isinstance(stage, int) and not isinstance(stage, bool) else 0
 

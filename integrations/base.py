@@ -4,8 +4,10 @@ Every call has explicit timeouts; transient failures (timeouts, connection error
 5xx) are retried with exponential backoff and jitter, honouring ``Retry-After`` up to the
 policy's cap, a bounded number of times (tenacity); a circuit breaker (pybreaker) around
 the retried call stops hammering a backend that keeps failing and fails fast while open.
-Client errors (4xx) are neither retried nor counted by the breaker. GETs can be cached
-for a few seconds. ``requests`` exceptions are translated here and never leave.
+Client errors (4xx) are neither retried nor counted by the breaker. A policy with
+``after_send=False`` retries only failures where the request cannot have reached the
+backend (connection refused, connect timeout, 429), for calls that must not run twice.
+GETs can be cached for a few seconds. ``requests`` exceptions are translated here and never leave.
 An optional ``BackendObserver`` (``integrations.observer``) hears each call's outcome and
 each change of the breaker's state (the workers' metrics listen there).
 """
@@ -19,8 +21,9 @@ from typing import Any, cast
 
 import pybreaker
 import requests
-from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt
+from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
 from tenacity.wait import wait_exponential_jitter
+from urllib3.exceptions import ConnectTimeoutError
 
 from integrations.errors import BackendRejected, BackendUnavailable, NotFound
 from integrations.observer import BackendObserver, BreakerState, CallOutcome
@@ -30,11 +33,14 @@ __all__ = ["ResilientClient"]
 
 
 class _Transient(Exception):
-    """A failure worth retrying; ``retry_after`` is the server's requested delay, if any."""
+    """A failure worth retrying; ``retry_after`` is the server's requested delay, if any.
+    ``sent``: the backend may have received (and acted on) the request."""
 
-    def __init__(self, reason: str, retry_after: float | None = None) -> None:
+    def __init__(self, reason: str, retry_after: float | None = None, *,
+                 sent: bool = True) -> None:
         super().__init__(reason)
         self.retry_after = retry_after
+        self.sent = sent
 
 
 class _Attempts:
@@ -123,13 +129,16 @@ class ResilientClient:
     def _with_retries(self, method: str, path: str, body: Any, key: str | None,
                       attempts: _Attempts) -> Any:
         retrying = Retrying(stop=stop_after_attempt(self._retry.attempts), wait=self._wait,
-                            retry=retry_if_exception_type(_Transient), reraise=True,
+                            retry=retry_if_exception(self._retryable), reraise=True,
                             before_sleep=self._log_retry)
         try:
             return retrying(self._once, method, path, body, key, attempts)
         except _Transient as exc:
-            raise BackendUnavailable(f"{self.name}: {exc} (after {self._retry.attempts} "
+            raise BackendUnavailable(f"{self.name}: {exc} (after {attempts.count} "
                                      "attempts)") from exc
+
+    def _retryable(self, error: BaseException) -> bool:
+        return isinstance(error, _Transient) and (self._retry.after_send or not error.sent)
 
     def _wait(self, state: RetryCallState) -> float:
         error = state.outcome.exception() if state.outcome else None
@@ -153,10 +162,12 @@ class ResilientClient:
             response = self._session.request(
                 method, f"{self.base_url}{path}", json=body, headers=headers,
                 timeout=(self._timeouts.connect, self._timeouts.read))
+        except requests.ConnectTimeout as exc:  # no connection: nothing was sent
+            raise _Transient("connect timed out", sent=False) from exc
         except requests.Timeout as exc:
             raise _Transient("timed out") from exc
         except requests.ConnectionError as exc:
-            raise _Transient("connection failed") from exc
+            raise _Transient("connection failed", sent=_maybe_sent(exc)) from exc
         return _result(response)
 
     def close(self) -> None:
@@ -170,9 +181,18 @@ class ResilientClient:
         self.close()
 
 
+def _maybe_sent(exc: requests.ConnectionError) -> bool:
+    """False only when the connection was never made (refused, unresolvable, timed out
+    connecting); a connection dropped later may have delivered the request."""
+    cause = exc.args[0] if exc.args else None
+    return not isinstance(getattr(cause, "reason", cause), ConnectTimeoutError)
+
+
 def _result(response: requests.Response) -> Any:
     status = response.status_code
-    if status == 429 or status >= 500:
+    if status == 429:  # refused before any work: safe to send again
+        raise _Transient("HTTP 429", _retry_after(response), sent=False)
+    if status >= 500:
         raise _Transient(f"HTTP {status}", _retry_after(response))
     if status == 404:
         raise NotFound(status, _message(response))

@@ -16,12 +16,16 @@ class Timeouts:
 
 @dataclass(frozen=True, slots=True)
 class RetryPolicy:
-    """Attempts in all (first try included); exponential backoff with jitter, capped."""
+    """Attempts in all (first try included); exponential backoff with jitter, capped.
+    ``after_send=False``: retry only when the request cannot have reached the backend
+    (connect errors, 429), never after a read timeout, a dropped connection or a 5xx: for
+    calls that are not idempotent and carry no idempotency key (a Rasa action server)."""
 
     attempts: int = 3
     initial_backoff: float = 0.2
     max_backoff: float = 2.0
     jitter: float = 0.1
+    after_send: bool = True
 
 
 @dataclass(frozen=True, slots=True)

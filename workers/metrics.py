@@ -127,8 +127,8 @@ def observe_turn(turn: Mapping[str, Any], outcome: Commit) -> None:
     if intent:
         CONFIDENCE.labels(channel).observe(float(intent.get("confidence") or 0.0))
         INTENTS.labels(_bounded(intent.get("name"))).inc()
-    stage = max((int(e.get("stage", 0)) for e in events if e.get("type") == "fallback"),
-                default=0)
+    stage = max((int(e.get("stage", 0)) for e in events  # reason: understood, unserved
+                 if e.get("type") == "fallback" and not e.get("reason")), default=0)
     if stage >= 1:
         reason = parse.get("fallback_reason")
         FALLBACKS.labels(str(min(stage, 3)),

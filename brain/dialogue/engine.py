@@ -1,10 +1,14 @@
 """One turn of dialogue: a parsed user message in, bot messages and tracker events out.
 
 Precedence, as the policy contract says: handoff active (silent) → rules → active form →
-intent-to-response mapping (``utter_<intent>``) → staged fallback. With a form active the
-order refines to: rules conditioned on that form → an answer to the form's question →
-fallback if the message was not understood → digression (other rules, or an intent's
-response) followed by the form's question again → the question again.
+intent-to-response mapping (``utter_<intent>``) → the core fallback (``utter_default``) for
+an understood message, the staged fallback for one not understood. With a form active the
+order refines to: rules conditioned on that form → asking for a person → an answer to the
+form's question (even one the NLU did not understand) → fallback if the message was not
+understood → digression (other rules, or an intent's response) followed by the form's
+question again → the question again. Every turn that did not serve the person (not
+understood, out of scope, a failed action, nothing covering it) advances the staged
+fallback, any other resets it (``brain.dialogue.fallback``).
 
 A conversation may also be opened before the person writes (``start_conversation``): the
 bot then says ``utter_conversation_start`` if the domain has it and the bot's
@@ -22,16 +26,23 @@ from typing import Any
 from brain.actions import ActionRegistry
 from brain.actions.context import OutgoingMessage
 from brain.dialogue.action_runner import ActionRunner
-from brain.dialogue.domain import Domain
+from brain.dialogue.domain import Domain, Form
 from brain.dialogue.events import (
     ActionExecuted,
     BotUttered,
     Event,
-    FallbackTriggered,
     FormDeactivated,
     HandoffStarted,
     SessionStarted,
     UserUttered,
+)
+from brain.dialogue.fallback import (
+    FALLBACK_TEXTS,
+    HANDOFF_REQUEST,
+    can_hand_off,
+    count_turn,
+    handoff_intents,
+    misunderstood,
 )
 from brain.dialogue.forms import activate_form, answers_form, ask_requested_slot, continue_form
 from brain.dialogue.handoff import (
@@ -44,11 +55,13 @@ from brain.dialogue.handoff import (
     start_handoff,
     while_handed_off,
 )
-from brain.dialogue.responses import ResponseRenderer, humanise_intent
+from brain.dialogue.responses import ResponseRenderer
 from brain.dialogue.retrieval import utter_retrieved
 from brain.dialogue.rule_matching import LogRecord, predict_next
 from brain.dialogue.rules import Rule
 from brain.dialogue.tracker import Tracker
+from brain.fallback_settings import FallbackSettings
+from brain.policy_settings import PolicySettings
 
 __all__ = ["BUILTIN_ACTIONS", "CONVERSATION_START_RESPONSE", "DialogueEngine", "TurnResult"]
 
@@ -56,13 +69,11 @@ _log = logging.getLogger("parley.brain.dialogue.engine")
 BUILTIN_ACTIONS = ("action_listen", "action_restart", "action_deactivate_loop", "action_handoff")
 _MAX_ACTIONS_PER_TURN = 12
 CONVERSATION_START_RESPONSE = "utter_conversation_start"
-# Names under which fallback stages appear in a turn's actions (and in conversation tests).
-_FALLBACK_ACTIONS = {1: "action_ask_affirmation", 2: "action_ask_rephrase", 3: "action_handoff"}
 _DEFAULT_TEXT = {
-    "utter_default": "Sorry, I didn't understand that.",
-    "utter_did_you_mean": "Sorry, I'm not sure I understood. Did you mean one of these?",
-    "utter_ask_rephrase": "I still didn't get that. Could you say it in other words?",
+    # The core fallback: the message was understood, the bot has nothing for it.
+    "utter_default": "Sorry, I can't help with that here yet.",
     "utter_action_failed": "Sorry, something went wrong on my side. Please try again.",
+    **FALLBACK_TEXTS,
     **HANDOFF_TEXTS,
 }
 
@@ -82,8 +93,12 @@ class DialogueEngine:
 
     def __init__(self, domain: Domain, rules: Sequence[Rule], actions: ActionRegistry,
                  clients: Mapping[str, Any] | None = None, *, greet_on_start: bool = True,
-                 desk: HandoffDesk | None = None) -> None:
+                 desk: HandoffDesk | None = None, policy: PolicySettings | None = None,
+                 fallback: FallbackSettings | None = None) -> None:
         self.domain = domain
+        self.policy = policy or PolicySettings()
+        # fallback.yml: the did-you-mean labels and whether fallbacks offer a person.
+        self.fallback = fallback or FallbackSettings()
         self.rules = list(rules)
         self.renderer = ResponseRenderer(domain)
         self.runner = ActionRunner(actions, clients or {})
@@ -119,14 +134,21 @@ class DialogueEngine:
             return turn.result()
         parse = message.parse
         understood = not (parse.get("nlu_fallback") or parse.get("ambiguous"))
-        if tracker.active_form:
-            self._with_form(turn, message, understood)
+        previous, begun = tracker.fallback_stage, tracker.event_count
+        if understood:
+            tracker.reset_fallback()  # counted again below if the turn does not serve
+        if self._handoff_requested(turn, message):
+            handled = True
+        elif tracker.active_form:
+            handled = self._with_form(turn, message, understood)
         elif understood:
-            tracker.reset_fallback()
-            if not self._run_rules(turn) and not self._mapped_response(turn, message):
-                turn.run_action("utter_default")
+            handled = self._run_rules(turn) or self._mapped_response(turn, message)
+            if not handled:
+                self._core_fallback(turn)
         else:
+            handled = False
             self._fallback(turn, message)
+        count_turn(turn, begun, previous=previous, handled=handled)
         return turn.result()
 
     def end_handoff(self, tracker: Tracker, control: Mapping[str, Any], *, now: float,
@@ -137,24 +159,32 @@ class DialogueEngine:
         end_handoff(turn, control)
         return turn.result()
 
-    def _with_form(self, turn: _Turn, message: UserUttered, understood: bool) -> None:
+    def _with_form(self, turn: _Turn, message: UserUttered, understood: bool) -> bool:
+        """The message while a form is active; False when nothing covered it.
+
+        As in Rasa, the form's slot mappings win over the fallback: a message the NLU did
+        not understand still answers a ``from_text`` question (``mapped_values`` sees its
+        intent as ``nlu_fallback``). Only a way out the bot understood escapes: the rules
+        of the form (cancel), or asking for a person."""
         tracker = turn.tracker
         if understood and self._run_rules(turn, form_conditioned_only=True):
-            tracker.reset_fallback()
-        elif answers_form(self.domain, tracker, message):
-            tracker.reset_fallback()
+            return True
+        if understood and message.intent in handoff_intents(self.rules):
+            return self._run_rules(turn, form_conditioned_only=False, start_forms=False)
+        if answers_form(self.domain, tracker, message):
             turn.run_action(tracker.active_form or "")
             self._run_rules(turn)
-        elif not understood:
+            return True
+        if not understood:
             self._fallback(turn, message)
-        else:
-            tracker.reset_fallback()
-            if self._run_rules(turn, form_conditioned_only=False, start_forms=False) or \
-                    self._mapped_response(turn, message):
-                if tracker.active_form and not turn.asked_form:
-                    ask_requested_slot(turn, self.domain)
-            else:
-                turn.run_action(tracker.active_form or "")
+            return False
+        if self._run_rules(turn, form_conditioned_only=False, start_forms=False) or \
+                self._mapped_response(turn, message):
+            if tracker.active_form and not turn.asked_form:
+                ask_requested_slot(turn, self.domain)
+            return True
+        turn.run_action(tracker.active_form or "")  # the question again: not served
+        return False
 
     def _run_rules(self, turn: _Turn, form_conditioned_only: bool | None = None,
                    start_forms: bool = True) -> bool:
@@ -188,20 +218,28 @@ class DialogueEngine:
         return False
 
     def _fallback(self, turn: _Turn, message: UserUttered) -> None:
-        stage = min(turn.tracker.fallback_stage + 1, 3)
-        turn.apply(FallbackTriggered(stage=stage))
-        turn.actions.append(_FALLBACK_ACTIONS[stage])
-        if stage == 1:
-            ranking = [r for r in message.parse.get("intent_ranking", [])
-                       if r["name"] not in ("out_of_scope", None)][:3]
-            buttons = [{"title": humanise_intent(r["name"]), "payload": f"/{r['name']}"}
-                       for r in ranking]
-            turn.utter_or_default("utter_did_you_mean", buttons=buttons)
-        elif stage == 2:
-            turn.utter_or_default("utter_ask_rephrase")
-        else:
-            turn.actions.pop()
-            turn.run_action("action_handoff")
+        """A message not understood: the next fallback stage (``brain.dialogue.fallback``)."""
+        misunderstood(turn)
+
+    def _core_fallback(self, turn: _Turn) -> None:
+        """Understood, but no rule, form or response covers it: Rasa's core fallback.
+        ``action_default_fallback`` sends ``utter_default`` (the domain's, else a line that
+        says the bot cannot help, not that it did not understand); another
+        ``core_fallback_action`` runs as named; none with ``enable_fallback_prediction``
+        off (the bot listens, as Rasa's RulePolicy then does)."""
+        if not self.policy.enable_fallback_prediction:
+            return
+        action = self.policy.core_fallback_action
+        turn.run_action("utter_default" if action == "action_default_fallback" else action)
+
+    def _handoff_requested(self, turn: _Turn, message: UserUttered) -> bool:
+        """Parley's ``/handoff_request`` (the way-out button of a bot without an intent
+        for asking for a person) starts the handoff, if the bot can hand off."""
+        if message.intent != HANDOFF_REQUEST or HANDOFF_REQUEST in self.domain.intents \
+                or not can_hand_off(self):
+            return False
+        turn.run_action("action_handoff")
+        return True
 
 
 class _Turn:
@@ -270,6 +308,9 @@ class _Turn:
     def validate(self, slot: str, value: Any) -> tuple[bool, Any]:
         return self.engine.runner.validate(self, slot, value)
 
+    def validate_form(self, form: Form, candidates: dict[str, Any]) -> tuple[str, ...] | None:
+        return self.engine.runner.validate_form(self, form, candidates)
+
     def run_action(self, name: str) -> None:
         """Run any kind of action: response, form, built-in or custom."""
         self.actions.append(name)
@@ -293,11 +334,13 @@ class _Turn:
         elif name in BUILTIN_ACTIONS:
             self._builtin(name)
         else:
-            events = self.engine.runner.run(self, name) or []
-            started = [e for e in events if isinstance(e, HandoffStarted)]
+            run = self.engine.runner.run(self, name)
+            started = [e for e in run.events if isinstance(e, HandoffStarted)]
             if started and self.change is None:  # a custom action handed off
                 self.change = start_handoff(self, reason=started[-1].reason or name,
                                             team=started[-1].team, already_started=True)
+            if run.followup and self.change is None:  # Rasa's FollowupAction, ActiveLoop
+                self.run_action(run.followup)
 
     def _builtin(self, name: str) -> None:
         if name == "action_deactivate_loop" and self.tracker.active_form:

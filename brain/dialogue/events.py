@@ -106,10 +106,13 @@ class FormDeactivated(Event):
 @dataclass(frozen=True, slots=True)
 class FallbackTriggered(Event):
     """A fallback stage was reached (1: did you mean, 2: rephrase, 3: handoff); stage 0
-    records that a later message was understood and the count starts again."""
+    records that a later turn served the person and the count starts again. ``reason``:
+    empty for a message not understood, else why an understood turn did not serve the
+    person (``out_of_scope``, ``action_failed``, ``unhandled``; ``brain.dialogue.fallback``)."""
 
     type: ClassVar[str] = "fallback"
     stage: int = 1
+    reason: str = ""
 
 
 @dataclass(frozen=True, slots=True)

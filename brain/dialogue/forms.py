@@ -1,7 +1,9 @@
 """Forms: ask for each required slot in turn, validate answers, finish when all are set.
 
 Validation is by slot type first (``coerce_slot_value``), then by the bot's
-``validate_<slot>`` action if it has one. An invalid answer is re-asked with a reason:
+``validate_<slot>`` action if it has one, or by its ``validate_<form>`` (Rasa's
+``FormValidationAction``: all of a message's slots at once; its ``required_slots`` may
+choose the slot asked next). An invalid answer is re-asked with a reason:
 the validator's own message, or ``utter_invalid_<slot>``, or a generic line naming what
 was expected. The question for a slot is ``utter_ask_<form>_<slot>`` or ``utter_ask_<slot>``.
 """
@@ -28,6 +30,8 @@ class FormTurn(Protocol):
     def utter(self, response: str, extra: dict[str, Any] | None = None) -> bool: ...
     def say(self, text: str) -> None: ...
     def validate(self, slot: str, value: Any) -> tuple[bool, Any]: ...
+    def validate_form(self, form: Form, candidates: dict[str, Any]
+                      ) -> tuple[str, ...] | None: ...
 
 
 def answers_form(domain: Domain, tracker: Tracker, message: UserUttered) -> bool:
@@ -44,8 +48,8 @@ def activate_form(turn: FormTurn, domain: Domain, form: Form, message: UserUtter
     turn.apply(FormActivated(name=form.name))
     turn.record("action", form.name)
     values = mapped_values(domain, turn.tracker, message, trigger_form=form.name) if message else {}
-    _take_values(turn, domain, form, values, announce_invalid=False)
-    if not _ask_or_finish(turn, domain, form):
+    ask = _take_values(turn, domain, form, values, announce_invalid=False)
+    if not _ask_or_finish(turn, domain, form, ask):
         # Recorded after the question: a form that completes at once (every slot given in
         # the first message) leaves only "action, active_loop: null" for submit rules.
         turn.record("active_loop", form.name)
@@ -56,8 +60,8 @@ def continue_form(turn: FormTurn, domain: Domain, message: UserUttered) -> None:
     form = domain.forms[turn.tracker.active_form or ""]
     turn.record("action", form.name)
     values = mapped_values(domain, turn.tracker, message)
-    _take_values(turn, domain, form, values, announce_invalid=True)
-    _ask_or_finish(turn, domain, form)
+    ask = _take_values(turn, domain, form, values, announce_invalid=True)
+    _ask_or_finish(turn, domain, form, ask)
 
 
 def ask_requested_slot(turn: FormTurn, domain: Domain) -> None:
@@ -69,20 +73,20 @@ def ask_requested_slot(turn: FormTurn, domain: Domain) -> None:
 
 
 def _take_values(turn: FormTurn, domain: Domain, form: Form, values: dict[str, Any],
-                 *, announce_invalid: bool) -> None:
-    """Set every mapped slot that is valid; a mapped slot already set is a correction."""
+                 *, announce_invalid: bool) -> tuple[str, ...] | None:
+    """Set every mapped slot that is valid; a mapped slot already set is a correction.
+    Returns the slots to ask for when the bot's ``validate_<form>`` decided them."""
     requested = turn.tracker.requested_slot
+    candidates = {}
     for name, raw in values.items():
         value, reason = coerce_slot_value(domain.slots[name], raw)
         if reason is not None:
             if announce_invalid or name == requested:
                 _reject(turn, name, raw, reason)
             continue
-        if name in form.required_slots:
-            accepted, value = turn.validate(name, value)
-            if not accepted:
-                continue
-        turn.apply(SlotSet(name=name, value=value))
+        candidates[name] = value
+    # validate_<slot> per slot, or validate_<form> (Rasa's FormValidationAction) at once
+    return turn.validate_form(form, candidates)
 
 
 def _reject(turn: FormTurn, slot: str, raw: Any, reason: str) -> None:
@@ -90,9 +94,12 @@ def _reject(turn: FormTurn, slot: str, raw: Any, reason: str) -> None:
         turn.say(f"Sorry, \"{raw}\" is not a valid {slot.replace('_', ' ')}: {reason}.")
 
 
-def _ask_or_finish(turn: FormTurn, domain: Domain, form: Form) -> bool:
-    """Ask for the first missing slot, or end the form; True if it ended."""
-    missing = [s for s in form.required_slots if turn.tracker.slots.get(s) is None]
+def _ask_or_finish(turn: FormTurn, domain: Domain, form: Form,
+                   ask: tuple[str, ...] | None = None) -> bool:
+    """Ask for the first missing slot (or the first of ``ask``), or end the form; True if
+    it ended."""
+    missing = list(ask) if ask is not None else [
+        s for s in form.required_slots if turn.tracker.slots.get(s) is None]
     if missing:
         if turn.tracker.requested_slot != missing[0]:
             turn.apply(SlotSet(name=REQUESTED_SLOT, value=missing[0]))

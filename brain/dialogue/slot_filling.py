@@ -1,4 +1,7 @@
-"""Slot mappings (which message fills which slot) and slot types (what a valid value is)."""
+"""Slot mappings (which message fills which slot) and slot types (what a valid value is).
+
+A mapping's ``intent``/``not_intent`` see a message the NLU did not understand as
+``nlu_fallback``, as Rasa's do (``mapping_intent``)."""
 
 from __future__ import annotations
 
@@ -8,7 +11,9 @@ from brain.dialogue.domain import Domain, Slot, SlotMapping
 from brain.dialogue.events import UserUttered
 from brain.dialogue.tracker import Tracker
 
-__all__ = ["coerce_slot_value", "mapped_values"]
+__all__ = ["NLU_FALLBACK", "coerce_slot_value", "mapped_values", "mapping_intent"]
+
+NLU_FALLBACK = "nlu_fallback"
 
 _TRUE = {"yes", "y", "true", "yeah", "yep", "sure", "ok", "okay", "correct", "1"}
 _FALSE = {"no", "n", "false", "nope", "nah", "0", "incorrect"}
@@ -32,8 +37,19 @@ def mapped_values(domain: Domain, tracker: Tracker, message: UserUttered, *,
     return found
 
 
+def mapping_intent(message: UserUttered) -> str | None:
+    """The intent a mapping's ``intent``/``not_intent`` is checked against: Rasa's
+    ``nlu_fallback`` for a message the NLU did not understand (Rasa's FallbackClassifier
+    puts it in place of the guess), so that a ``from_text`` question takes such an answer
+    even when the guess is an intent the mapping excludes."""
+    parse = message.parse
+    if parse.get("nlu_fallback") or parse.get("ambiguous"):
+        return NLU_FALLBACK
+    return message.intent
+
+
 def _applies(mapping: SlotMapping, tracker: Tracker, message: UserUttered) -> bool:
-    intent = message.intent
+    intent = mapping_intent(message)
     if mapping.intent and intent not in mapping.intent:
         return False
     if intent in mapping.not_intent:
