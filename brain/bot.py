@@ -1,4 +1,4 @@
-"""A bot: its folder loaded (domain, rules, actions, NLU model) and ready to answer.
+"""A bot: its folder loaded (domain, rules, stories, actions, NLU model) and ready to answer.
 
 ``Bot.respond`` is the whole brain for one message: session expiry, NLU (or a button
 payload ``/intent{"entity": "value"}``, which bypasses it), then the dialogue engine.
@@ -22,6 +22,7 @@ from brain.dialogue.domain_reader import load_domain
 from brain.dialogue.engine import DialogueEngine, TurnResult
 from brain.dialogue.events import UserUttered
 from brain.dialogue.handoff import BOT, HandoffDesk, Ownership
+from brain.dialogue.memoization import load_story_policy
 from brain.dialogue.rules import load_rules
 from brain.dialogue.session import start_session_if_due
 from brain.dialogue.tracker import Tracker
@@ -30,6 +31,7 @@ from brain.feedback_settings import FeedbackSettings, load_feedback_settings
 from brain.nlu import NluModel, ParseResult, load_model
 from brain.nlu.config import load_greet_on_start
 from brain.nlu.retrieval import retrieval_payload
+from brain.policy_settings import load_policy_settings
 from brain.privacy_settings import PrivacySettings, load_privacy_settings
 
 __all__ = ["Bot", "parse_payload"]
@@ -80,9 +82,12 @@ class Bot:
         ``desk``: where handoffs go (the workers' Redis queues); without one a handoff
         is a queue of one that nobody watches (the shell, conversation tests)."""
         domain, actions = load_domain(bot_dir), load_actions(bot_dir)
+        policy = load_policy_settings(bot_dir)
         engine = DialogueEngine(domain, load_rules(bot_dir), actions, clients,
                                 greet_on_start=load_greet_on_start(bot_dir), desk=desk,
-                                fallback=load_bot_fallback_settings(bot_dir, domain.intents))
+                                fallback=load_bot_fallback_settings(bot_dir, domain.intents),
+                                policy=policy, stories=load_story_policy(
+                                    bot_dir, domain, max_history=policy.max_history))
         feedback = load_feedback_settings(bot_dir, names={
             *domain.responses, *domain.actions, *actions})
         privacy = load_privacy_settings(bot_dir, entities=domain.entities,

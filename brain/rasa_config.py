@@ -46,7 +46,7 @@ _KEY_NOTES: dict[tuple[str, str], str] = {
         "forms are deterministic, so no prediction has a confidence to compare; a turn none "
         "of them covers runs core_fallback_action_name at once"),
     ("RulePolicy", "restrict_rules"): (
-        "'restrict_rules': Parley's rules always hold at most one user turn (as with true)"),
+        "'restrict_rules' is not used: Parley's rules may hold several user turns, as with false"),
 }
 
 

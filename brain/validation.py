@@ -8,7 +8,8 @@ or would fail at run time; ``parley train`` and ``parley run`` stop on one:
         fallback.yml: an unknown intent to label or leave out, a label too long for a
         button)
     a rule naming an intent, action, form or slot that does not exist (it never fires,
-        or fails when it does)
+        or fails when it does); the same for a story (and its entities,
+        ``brain.story_validation``)
     a slot mapping on an entity, intent, form or slot that does not exist (it never
         applies); a form requiring something that is not a slot, or a slot without
         mappings (the form asks for it forever)
@@ -29,7 +30,10 @@ written; it is printed and stops nothing:
     the bot answers it only through ``utter_<intent>``); a slot without mappings that no
     form requires (only actions can set it); ``not_intent`` naming an unknown intent; a
     sub-intent's response without NLU examples of that sub-intent (never selected); a
-    sub-intent listed in the domain's intents (the domain lists ``faq`` only)
+    sub-intent listed in the domain's intents (the domain lists ``faq`` only); two stories
+    teaching different actions after the same history, or a rule contradicting a story
+    (both files and lines; neither is followed there, where Rasa's TED would pick one); a
+    story checkpoint that connects nothing
 
 Every problem names file and line. Placeholders are read as the renderer reads them
 (``brain.dialogue.responses``): ``{name}`` is filled from the slots (``requested_slot``
@@ -56,6 +60,7 @@ from brain.dialogue.fallback import FALLBACK_TEXTS
 from brain.dialogue.handoff import HANDOFF_PLACEHOLDERS, HANDOFF_TEXTS
 from brain.dialogue.retrieval import retrieval_actions
 from brain.dialogue.rules import Rule, load_rules
+from brain.dialogue.stories import StoryFragment, load_story_fragments
 from brain.dialogue.tracker import REQUESTED_SLOT
 from brain.errors import BotDataError, Problem
 from brain.fallback_settings import validate_fallback
@@ -65,6 +70,7 @@ from brain.nlu.config import load_nlu_config
 from brain.nlu.retrieval import DELIMITER, split_intent
 from brain.nlu.training_data import Example, TrainingData, load_training_data
 from brain.privacy_settings import validate_privacy
+from brain.story_validation import validate_stories
 
 __all__ = ["ValidationReport", "format_warning", "validate_bot"]
 
@@ -125,6 +131,7 @@ def validate_bot(bot_dir: Path, *, require_domain: bool = True) -> ValidationRep
         return found.report()
     loaded = _loaded(read_domain, bot_dir, found)
     rules = _loaded(load_rules, bot_dir, found) or []
+    stories = _loaded(load_story_fragments, bot_dir, found) or []
     data = _loaded(load_training_data, bot_dir, found)
     _loaded(load_nlu_config, bot_dir, found)
     actions = _loaded(load_actions, bot_dir, found)
@@ -142,10 +149,14 @@ def validate_bot(bot_dir: Path, *, require_domain: bool = True) -> ValidationRep
     found.errors.extend(validate_fallback(bot_dir, {
         *domain.intents, *(data.intent_response_keys if data is not None else ())}))
     _check_rules(domain, rules, set(actions or []), found)
+    errors, warnings = validate_stories(bot_dir, domain, rules, stories,
+                                        _known_actions(domain, set(actions or [])))
+    found.errors.extend(errors)
+    found.warnings.extend(warnings)
     _check_slots(domain, source, found)
     _check_forms(domain, source, found)
     _check_templates(domain, source, _values_from_actions(bot_dir, domain.responses), found)
-    _check_unused_responses(domain, source, rules, bot_dir, found)
+    _check_unused_responses(domain, source, rules, stories, bot_dir, found)
     if data is not None:
         _check_intents(domain, source, data, found)
         _check_retrieval(domain, source, data, found)
@@ -161,12 +172,16 @@ def _loaded(loader: Callable[[Path], T], bot_dir: Path, found: _Findings) -> T |
         return None
 
 
+def _known_actions(domain: Domain, custom: set[str]) -> set[str]:
+    return (set(domain.responses) | set(domain.forms) | set(BUILTIN_ACTIONS) | custom
+            | _BUILTIN_RESPONSES | retrieval_actions(list(domain.responses)))
+
+
 def _check_rules(domain: Domain, rules: list[Rule], custom: set[str], found: _Findings) -> None:
-    known_actions = (set(domain.responses) | set(domain.forms) | set(BUILTIN_ACTIONS)
-                     | custom | _BUILTIN_RESPONSES | retrieval_actions(list(domain.responses)))
+    known_actions = _known_actions(domain, custom)
     slots = {*domain.slots, REQUESTED_SLOT}
     for rule in rules:
-        for step in (*rule.condition, *rule.steps):
+        for step in (*rule.condition, *rule.all_steps):
             if step.kind == "intent" and DELIMITER in str(step.value):
                 found.error(rule.path, step.line, f"rule '{rule.name}' uses sub-intent "
                             f"'{step.value}': {_sub_intent_hint(str(step.value))}")
@@ -289,38 +304,68 @@ def _formats_text(spec: str) -> bool:
     return True
 
 
+def _action_sources(bot_dir: Path) -> list[Path]:
+    """The bot's action code: ``actions.py`` and every module of the ``actions/`` package
+    (``brain.actions.modules`` imports the same files)."""
+    package = bot_dir / "actions"
+    found = [bot_dir / "actions.py"] if (bot_dir / "actions.py").is_file() else []
+    return found + (sorted(package.rglob("*.py")) if package.is_dir() else [])
+
+
+def _action_texts(bot_dir: Path) -> list[str]:
+    texts = []
+    for path in _action_sources(bot_dir):
+        try:
+            texts.append(path.read_text(encoding="utf-8", errors="replace"))
+        except OSError:
+            continue  # load_actions reports an unreadable file
+    return texts
+
+
 def _values_from_actions(bot_dir: Path, responses: Iterable[str]) -> dict[str, set[str] | None]:
-    """The placeholder values ``actions.py`` passes each response, read from its syntax tree:
-    ``dispatcher.utter("utter_x", carrier=...)``. A name built at run time
+    """The placeholder values the bot's actions pass each response, read from their syntax
+    trees: Parley's ``dispatcher.utter("utter_x", carrier=...)`` and rasa_sdk's
+    ``dispatcher.utter_message(response="utter_x", status=...)``. A name built at run time
     (``f"utter_order_{status}"``) counts for every response it can build, a name in a
     variable for every response; ``**values`` lets a response use any name."""
     names = list(responses)
     passed: dict[str, set[str] | None] = {name: set() for name in names}
-    path = bot_dir / "actions.py"
-    try:
-        tree = ast.parse(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, SyntaxError, ValueError):
-        return passed  # no actions.py, or load_actions has reported why it is unreadable
-    for call in ast.walk(tree):
-        if not isinstance(call, ast.Call) or not _is_utter(call.func):
-            continue
-        keywords = [k for k in call.keywords if k.arg != "response"]
-        for name in _utter_targets(call, names):
-            known = passed[name]
-            if known is not None:
-                passed[name] = None if any(k.arg is None for k in keywords) else (
-                    known | {k.arg for k in keywords if k.arg is not None})
+    for text in _action_texts(bot_dir):
+        try:
+            tree = ast.parse(text)
+        except (SyntaxError, ValueError):
+            continue  # load_actions has reported why it is unreadable
+        for call in ast.walk(tree):
+            if not isinstance(call, ast.Call) or not _is_utter(call):
+                continue
+            keywords = [k for k in call.keywords if k.arg not in _MESSAGE_KEYWORDS]
+            for name in _utter_targets(call, names):
+                known = passed[name]
+                if known is not None:
+                    passed[name] = None if any(k.arg is None for k in keywords) else (
+                        known | {k.arg for k in keywords if k.arg is not None})
     return passed
 
 
-def _is_utter(func: ast.expr) -> bool:
-    return (isinstance(func, ast.Attribute) and func.attr == "utter") or (
-        isinstance(func, ast.Name) and func.id == "utter")
+# utter_message's own keywords, which are not placeholder values (rasa_sdk's dispatcher).
+_MESSAGE_KEYWORDS = {"response", "template", "text", "image", "json_message", "attachment",
+                     "buttons", "elements"}
+
+
+def _is_utter(call: ast.Call) -> bool:
+    """Parley's ``utter(response, ...)``, or rasa_sdk's ``utter_message(response=...)``."""
+    func = call.func
+    name = func.attr if isinstance(func, ast.Attribute) else (
+        func.id if isinstance(func, ast.Name) else None)
+    if name == "utter":
+        return True
+    return name == "utter_message" and any(k.arg in ("response", "template")
+                                           for k in call.keywords)
 
 
 def _utter_targets(call: ast.Call, names: list[str]) -> list[str]:
     first = call.args[0] if call.args else next(
-        (k.value for k in call.keywords if k.arg == "response"), None)
+        (k.value for k in call.keywords if k.arg in ("response", "template")), None)
     if isinstance(first, ast.Constant):
         return [first.value] if first.value in names else []
     if isinstance(first, ast.JoinedStr):
@@ -331,19 +376,21 @@ def _utter_targets(call: ast.Call, names: list[str]) -> list[str]:
 
 
 def _check_unused_responses(domain: Domain, source: DomainSource, rules: list[Rule],
-                            bot_dir: Path, found: _Findings) -> None:
+                            stories: list[StoryFragment], bot_dir: Path,
+                            found: _Findings) -> None:
     used = set(_BUILTIN_RESPONSES)
-    used |= {s.value for r in rules for s in r.steps if s.kind == "action"}
+    used |= {s.value for r in rules for s in r.all_steps if s.kind == "action"}
+    used |= {s.value for f in stories for s in f.steps if s.kind == "action"}
     used |= {f"utter_{intent}" for intent in domain.intents}
     for form in domain.forms.values():
         for slot in form.required_slots:
             used |= {f"utter_ask_{slot}", f"utter_ask_{form.name}_{slot}", f"utter_invalid_{slot}"}
-    actions = bot_dir / "actions.py"
-    if actions.is_file():
-        text = actions.read_text(encoding="utf-8", errors="replace")
+    for text in _action_texts(bot_dir):
         used |= set(re.findall(r"utter_\w+", text))
         prefixes = re.findall(r"(utter_\w*)\{", text)  # f"utter_order_{status}"
         used |= {n for n in domain.responses if any(n.startswith(p) for p in prefixes)}
+        if re.search(r"def\s+required_slots\b", text):  # a form may ask for any slot
+            used |= {f"utter_ask_{slot}" for slot in domain.slots}
     for name in sorted(domain.responses):
         if name not in used and DELIMITER not in name:  # sub-intents': _check_retrieval
             found.warn(source.path, source.line("responses", name),

@@ -2,7 +2,8 @@
 
 Parley's supported subset of Rasa 3.x's domain, and what each part means here:
 slots of type text, bool, categorical, float, list, any with ``initial_value``,
-``values`` (categorical), ``min_value``/``max_value`` (float) and mappings ``from_entity``,
+``values`` (categorical), ``min_value``/``max_value`` (float), ``influence_conversation``
+(whether stories see the slot: ``brain.dialogue.memoization``) and mappings ``from_entity``,
 ``from_text``, ``from_intent``, ``from_trigger_intent``, ``custom`` (set by actions),
 each with optional ``intent``,
 ``not_intent`` and ``conditions`` on ``active_loop``/``requested_slot``); responses with
@@ -57,6 +58,8 @@ class Slot:
     values: tuple[str, ...] = ()
     min_value: float | None = None
     max_value: float | None = None
+    # Whether the story policy sees the slot (Rasa's default: every type but ``any``).
+    influence_conversation: bool = True
 
 
 @dataclass(frozen=True, slots=True)

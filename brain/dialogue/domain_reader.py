@@ -156,7 +156,23 @@ def _slot(name: str, spec: Any, line: int, issues: _Issues) -> Slot | None:
     if kind == "categorical" and not values:
         issues.add(spec.line, f"categorical slot '{name}' needs 'values'")
     return Slot(name, kind, tuple(m for m in parsed if m is not None), spec.get("initial_value"),
-                tuple(str(v) for v in values), spec.get("min_value"), spec.get("max_value"))
+                tuple(str(v) for v in values), spec.get("min_value"), spec.get("max_value"),
+                _influence(name, kind, spec, issues))
+
+
+def _influence(name: str, kind: str, spec: YamlMap, issues: _Issues) -> bool:
+    """``influence_conversation``: Rasa's default is true, but for ``any`` slots, which
+    cannot influence the conversation at all."""
+    value = spec.get("influence_conversation", kind != "any")
+    if not isinstance(value, bool):
+        issues.add(spec.line_of("influence_conversation"), f"slot '{name}': "
+                   f"influence_conversation must be true or false, got {value!r}")
+        return kind != "any"
+    if value and kind == "any":
+        issues.add(spec.line_of("influence_conversation"), f"slot '{name}': a slot of type "
+                   "'any' cannot influence the conversation (as in Rasa); use another type")
+        return False
+    return value
 
 
 def _mapping(slot: str, spec: Any, line: int, issues: _Issues) -> SlotMapping | None:

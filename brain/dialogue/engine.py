@@ -1,6 +1,8 @@
 """One turn of dialogue: a parsed user message in, bot messages and tracker events out.
 
-Precedence, as the policy contract says: handoff active (silent) → rules → active form →
+Precedence, as the policy contract says (Rasa's RulePolicy before its memoization): handoff
+active (silent) → rules → active form → stories (``brain.dialogue.memoization``, consulted
+whenever the rules predict nothing, so a story's actions chain until it listens) →
 intent-to-response mapping (``utter_<intent>``) → the core fallback (``utter_default``) for
 an understood message, the staged fallback for one not understood. With a form active the
 order refines to: rules conditioned on that form → asking for a person → an answer to the
@@ -55,6 +57,8 @@ from brain.dialogue.handoff import (
     start_handoff,
     while_handed_off,
 )
+from brain.dialogue.history import entity_names, session_records
+from brain.dialogue.memoization import ACTION_LISTEN, StoryPolicy
 from brain.dialogue.responses import ResponseRenderer
 from brain.dialogue.retrieval import utter_retrieved
 from brain.dialogue.rule_matching import LogRecord, predict_next
@@ -94,12 +98,15 @@ class DialogueEngine:
     def __init__(self, domain: Domain, rules: Sequence[Rule], actions: ActionRegistry,
                  clients: Mapping[str, Any] | None = None, *, greet_on_start: bool = True,
                  desk: HandoffDesk | None = None, policy: PolicySettings | None = None,
-                 fallback: FallbackSettings | None = None) -> None:
+                 fallback: FallbackSettings | None = None,
+                 stories: StoryPolicy | None = None) -> None:
         self.domain = domain
         self.policy = policy or PolicySettings()
         # fallback.yml: the did-you-mean labels and whether fallbacks offer a person.
         self.fallback = fallback or FallbackSettings()
         self.rules = list(rules)
+        self.stories = stories  # the story policy (built with ``policy.max_history``)
+        self._rule_histories = any(rule.history for rule in self.rules)
         self.renderer = ResponseRenderer(domain)
         self.runner = ActionRunner(actions, clients or {})
         self.greet_on_start = greet_on_start
@@ -197,8 +204,16 @@ class DialogueEngine:
         ran = False
         for _ in range(_MAX_ACTIONS_PER_TURN):
             prediction = predict_next(self.rules, turn.log, slots=turn.tracker.slots,
-                                      form_conditioned_only=form_conditioned_only)
-            if prediction is None or prediction.action == "action_listen":
+                                      form_conditioned_only=form_conditioned_only,
+                                      prior=turn.prior() if self._rule_histories else ())
+            if prediction is None:
+                story = self._story_action(turn, form_conditioned_only)
+                if story is None or (not start_forms and story in self.domain.forms):
+                    break
+                turn.run_action(story)
+                ran, form_conditioned_only = True, None
+                continue
+            if prediction.action == "action_listen":
                 break
             if not start_forms and prediction.action in self.domain.forms:
                 break  # a digression inside a form never replaces that form
@@ -209,6 +224,14 @@ class DialogueEngine:
             if prediction.last_step and prediction.rule.wait_for_user_input and not form_ended:
                 break
         return ran
+
+    def _story_action(self, turn: _Turn, form_conditioned_only: bool | None) -> str | None:
+        """The stories' next action when no rule has one (None: listen, or no story
+        covers the history); never while only a form's own rules are asked."""
+        if not self.stories or form_conditioned_only:
+            return None
+        action = self.stories.predict(turn.tracker)
+        return None if action == ACTION_LISTEN else action
 
     def _mapped_response(self, turn: _Turn, message: UserUttered) -> bool:
         name = f"utter_{message.intent}"
@@ -254,7 +277,18 @@ class _Turn:
         self.change: HandoffChange | None = None
         self.log: list[LogRecord] = []
         self.log.append(LogRecord("intent", message.intent, dict(tracker.slots),
-                                  tracker.active_form, session_start))
+                                  tracker.active_form, session_start,
+                                  entity_names(message.parse, engine.domain.entities)))
+        self._held = len(tracker.events)  # the events before this turn's message
+        self._prior: list[LogRecord] | None = None
+
+    def prior(self) -> list[LogRecord]:
+        """The session's records before this turn's message (for rules with a history)."""
+        if self._prior is None:
+            self._prior = session_records(self.tracker.events[:self._held],
+                                          self.tracker.initial_slots,
+                                          self.engine.domain.entities)
+        return self._prior
 
     def result(self) -> TurnResult:
         return TurnResult(tuple(self.messages), tuple(self.actions), self.change)

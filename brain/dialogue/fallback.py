@@ -69,11 +69,12 @@ def can_hand_off(engine: DialogueEngine) -> bool:
 
 
 def handoff_intents(rules: Sequence[Rule]) -> list[str]:
-    """The intents the bot's rules answer with ``action_handoff`` and nothing before it."""
+    """The intents the bot's rules answer with ``action_handoff`` and nothing before it
+    (no condition, no earlier step in the conversation: the intent hands off anywhere)."""
     found: list[str] = []
     for rule in rules:
         steps = rule.steps
-        if (not rule.condition and len(steps) >= 2 and rule.intent is not None
+        if (not rule.condition and not rule.history and len(steps) >= 2 and rule.intent is not None
                 and steps[1].kind == "action" and steps[1].value == "action_handoff"
                 and rule.intent not in found):
             found.append(rule.intent)

@@ -1,10 +1,17 @@
 """Rules (``rules:`` in the bot's data files) and the reader that checks them.
 
-A rule is a short fragment of conversation: at most one user turn (``intent``), then
-actions, form activation (``active_loop: form``), form end (``active_loop: null``) and
-``slot_was_set`` checks. ``condition`` holds ``active_loop`` and ``slot_was_set`` that must
-be true when the rule starts; ``conversation_start: true`` limits it to a session's first
-message; ``wait_for_user_input: false`` lets later rules continue after it.
+A rule is a short fragment of conversation: a user turn (``intent``), then actions, form
+activation (``active_loop: form``), form end (``active_loop: null``) and ``slot_was_set``
+checks. As in Rasa, it may begin with what happened before that turn: the bot's previous
+action(s), even earlier user turns (``- action: utter_did_that_help``, ``- intent: affirm``,
+``- action: utter_happy``), so "yes" can mean different things after different questions.
+Those steps (``Rule.history``: every step before the last ``intent``) must be the
+conversation's most recent records before the message; the rest (``Rule.steps``) is
+matched against the current turn (``brain.dialogue.rule_matching``). A rule without an
+intent starts with an action and continues a turn. ``condition`` holds ``active_loop`` and
+``slot_was_set`` that must be true when the rule starts; ``conversation_start: true``
+limits it to a session's start; ``wait_for_user_input: false`` lets later rules continue
+after it.
 """
 
 from __future__ import annotations
@@ -14,8 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from brain.errors import BotDataError, Problem
-from brain.nlu.training_data import data_files
-from brain.yaml_source import YamlMap, YamlSeq, load_yaml_file
+from brain.nlu.training_data import data_section_items
+from brain.yaml_source import YamlMap, YamlSeq
 
 __all__ = ["Rule", "Step", "load_rules"]
 
@@ -36,6 +43,9 @@ class Step:
 
 @dataclass(frozen=True, slots=True)
 class Rule:
+    """``steps`` start at the rule's last user turn (or its first action, for a rule
+    without one); ``history`` is what the rule says came before that turn."""
+
     name: str
     steps: tuple[Step, ...]
     condition: tuple[Step, ...] = ()
@@ -43,6 +53,11 @@ class Rule:
     wait_for_user_input: bool = True
     path: str = ""
     line: int = 0
+    history: tuple[Step, ...] = ()
+
+    @property
+    def all_steps(self) -> tuple[Step, ...]:
+        return (*self.history, *self.steps)
 
     @property
     def intent(self) -> str | None:
@@ -61,19 +76,10 @@ def load_rules(bot_dir: Path) -> list[Rule]:
     """Every rule of every data file, checked; ``BotDataError`` lists all problems."""
     rules: list[Rule] = []
     problems: list[Problem] = []
-    for path in data_files(bot_dir):
-        shown = str(path)
-        doc = load_yaml_file(path, display_path=shown)
-        if not isinstance(doc, YamlMap) or "rules" not in doc:
-            continue
-        items = doc["rules"]
-        if not isinstance(items, YamlSeq):
-            problems.append(Problem(shown, doc.line_of("rules"), "'rules' must be a list"))
-            continue
-        for item, line in zip(items, items.item_lines, strict=True):
-            rule = _rule(item, line, shown, problems)
-            if rule is not None:
-                rules.append(rule)
+    for shown, item, line in data_section_items(bot_dir, "rules", problems):
+        rule = _rule(item, line, shown, problems)
+        if rule is not None:
+            rules.append(rule)
     if problems:
         raise BotDataError(problems)
     return rules
@@ -90,18 +96,16 @@ def _rule(item: Any, line: int, shown: str, problems: list[Problem]) -> Rule | N
                                     f"rule '{name}' (supported: {', '.join(sorted(_RULE_KEYS))})"))
     steps = _steps(item["steps"], name, shown, problems)
     condition = _steps(item.get("condition") or _empty(item.line), name, shown, problems)
-    if sum(1 for s in steps if s.kind == "intent") > 1:
-        problems.append(Problem(shown, line, f"rule '{name}' has more than one user turn; "
-                                "Parley rules hold at most one (use a form for more)"))
-    if any(s.kind == "intent" for s in steps[1:]):
-        problems.append(Problem(shown, line, f"rule '{name}': the user turn must come first"))
     if any(s.kind not in ("active_loop", "slot_was_set") for s in condition):
         problems.append(Problem(shown, item.line_of("condition"), f"rule '{name}': a condition "
                                 "holds only active_loop and slot_was_set"))
+    last_intent = max((i for i, s in enumerate(steps) if s.kind == "intent"), default=0)
+    history, steps = steps[:last_intent], steps[last_intent:]
     if not any(s.kind == "action" for s in steps):
-        problems.append(Problem(shown, line, f"rule '{name}' has no action step"))
+        problems.append(Problem(shown, line, f"rule '{name}' has no action step"
+                                + (" after its last user turn" if history else "")))
     return Rule(name, tuple(steps), tuple(condition), bool(item.get("conversation_start")),
-                bool(item.get("wait_for_user_input", True)), shown, line)
+                bool(item.get("wait_for_user_input", True)), shown, line, tuple(history))
 
 
 def _empty(line: int) -> YamlSeq:

@@ -31,6 +31,7 @@ __all__ = [
     "RegexPattern",
     "TrainingData",
     "data_files",
+    "data_section_items",
     "example_digest",
     "load_data_file",
     "load_training_data",
@@ -150,6 +151,23 @@ def data_files(bot_dir: Path) -> list[Path]:
     if not root.is_dir():
         return []
     return sorted(p for p in root.rglob("*") if p.suffix in (".yml", ".yaml") and p.is_file())
+
+
+def data_section_items(bot_dir: Path, key: str, problems: list[Problem]
+                       ) -> Iterator[tuple[str, Any, int]]:
+    """(file, item, line) of every item of the ``key:`` list (``rules``, ``stories``) in
+    the bot's data files; a ``key`` that is not a list is a problem, its file skipped."""
+    for path in data_files(bot_dir):
+        shown = str(path)
+        doc = load_yaml_file(path, display_path=shown)
+        if not isinstance(doc, YamlMap) or key not in doc:
+            continue
+        items = doc[key]
+        if not isinstance(items, YamlSeq):
+            problems.append(Problem(shown, doc.line_of(key), f"'{key}' must be a list"))
+            continue
+        for item, line in zip(items, items.item_lines, strict=True):
+            yield shown, item, line
 
 
 def load_training_data(bot_dir: Path) -> TrainingData:

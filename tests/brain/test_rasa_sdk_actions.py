@@ -274,3 +274,12 @@ def test_the_tracker_state_is_rasas_json() -> None:
     assert state["events"][1]["parse_data"]["intent"]["name"] == "greet"
     assert (state["paused"], state["active_loop"], state["latest_action_name"],
             state["latest_input_channel"]) == (True, {}, "return_form", "slack")
+
+
+def test_the_tutorial_bot_validates_clean() -> None:
+    """Placeholders its actions fill through ``utter_message(response=…, status=…)`` and
+    the questions its ``required_slots`` adds are known to ``parley data validate``."""
+    from brain.validation import validate_bot
+
+    report = validate_bot(RASA_BOT)
+    assert (report.errors, report.warnings) == ((), ())

@@ -61,12 +61,12 @@ def test_unsupported_domain_keys_are_reported_with_line(tmp_path: Path) -> None:
 def test_rules_with_unsupported_shapes_are_reported(tmp_path: Path) -> None:
     _write(tmp_path, "data/rules.yml", """\
         rules:
-        - rule: two user turns
+        - rule: nothing after the last user turn
           steps:
           - intent: greet
           - action: utter_greet
           - intent: goodbye
-          - action: utter_goodbye
+          - active_loop: null
         - rule: odd step
           steps:
           - intent: greet
@@ -80,7 +80,8 @@ def test_rules_with_unsupported_shapes_are_reported(tmp_path: Path) -> None:
     with pytest.raises(BotDataError) as caught:
         load_rules(tmp_path)
     text = str(caught.value)
-    assert "rules.yml:2: rule 'two user turns' has more than one user turn" in text
+    assert ("rules.yml:2: rule 'nothing after the last user turn' has no action step after "
+            "its last user turn") in text
     assert "rules.yml:11: rule 'odd step': a step is one of" in text
     assert "rules.yml:16: unsupported key 'unknown_key' in rule 'no actions'" in text
     assert "rules.yml:13: rule 'no actions' has no action step" in text
