@@ -21,6 +21,8 @@ def register(commands: Any) -> None:
 
 
 def _gateway(args: argparse.Namespace) -> int:
+    from aiohttp import web
+
     from gateway.app import create_app
     from gateway.channel_report import channel_report
     from gateway.cli.encryption_setup import configure_for_server
@@ -34,11 +36,18 @@ def _gateway(args: argparse.Namespace) -> int:
     configure_for_server(os.environ, database=settings.desk_database)
     check_free(settings.host, settings.port)  # a taken port: one line, before any start-up
     logging.getLogger("parley").setLevel(logging.INFO)
+    app = create_app(settings)
     log = logging.getLogger("parley.gateway.channels")
-    for line in channel_report(settings, credentials):
-        log.log(logging.WARNING if ": off:" in line else logging.INFO, "%s", line)
+
+    async def report_channels(_: web.Application) -> None:
+        """Which channels are on, once they have started (after the app's own start-up:
+        a channel that fails to start is one error line, not a report that it is on)."""
+        for line in channel_report(settings, credentials):
+            log.log(logging.WARNING if ": off:" in line else logging.INFO, "%s", line)
+
+    app.on_startup.append(report_channels)
     # run_app stops accepting on SIGTERM/SIGINT, lets requests in flight finish
     # (shutdown_timeout) and then runs the cleanup contexts: the dispatcher flushes.
-    serve(create_app(settings), host=settings.host, port=settings.port, shutdown_timeout=10,
+    serve(app, host=settings.host, port=settings.port, shutdown_timeout=10,
           print=lambda line: logging.getLogger("parley.gateway").info("%s", line))
     return 0
