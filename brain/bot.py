@@ -34,7 +34,7 @@ from brain.nlu.retrieval import retrieval_payload
 from brain.policy_settings import load_policy_settings
 from brain.privacy_settings import PrivacySettings, load_privacy_settings
 
-__all__ = ["Bot", "parse_payload"]
+__all__ = ["Bot", "load_engine", "parse_payload"]
 
 _PAYLOAD = re.compile(r"^/(?P<intent>[A-Za-z_][\w\-./]*)(?P<entities>\{.*\})?$", re.S)
 
@@ -81,15 +81,10 @@ class Bot:
         """Load a bot folder; ``model_path`` defaults to the newest model in the folder.
         ``desk``: where handoffs go (the workers' Redis queues); without one a handoff
         is a queue of one that nobody watches (the shell, conversation tests)."""
-        domain, actions = load_domain(bot_dir), load_actions(bot_dir)
-        policy = load_policy_settings(bot_dir)
-        engine = DialogueEngine(domain, load_rules(bot_dir), actions, clients,
-                                greet_on_start=load_greet_on_start(bot_dir), desk=desk,
-                                fallback=load_bot_fallback_settings(bot_dir, domain.intents),
-                                policy=policy, stories=load_story_policy(
-                                    bot_dir, domain, max_history=policy.max_history))
+        engine = load_engine(bot_dir, clients, desk=desk)
+        domain = engine.domain
         feedback = load_feedback_settings(bot_dir, names={
-            *domain.responses, *domain.actions, *actions})
+            *domain.responses, *domain.actions, *engine.runner.actions})
         privacy = load_privacy_settings(bot_dir, entities=domain.entities,
                                         slots=domain.slots)
         return cls(load_model(model_path or bot_dir), engine, feedback, privacy)
@@ -117,3 +112,16 @@ class Bot:
         message = UserUttered(timestamp=now, text=text, parse=parse, message_id=message_id,
                               attachments=attachments)
         return self.engine.handle(tracker, message, channel=channel, owner=owner)
+
+
+def load_engine(bot_dir: Path, clients: Mapping[str, Any] | None = None, *,
+                desk: HandoffDesk | None = None) -> DialogueEngine:
+    """The dialogue of a bot folder, everything its files say (domain, rules, stories,
+    actions, ``config.yml``'s dialogue settings, ``fallback.yml``), without the NLU model."""
+    domain, actions = load_domain(bot_dir), load_actions(bot_dir)
+    policy = load_policy_settings(bot_dir)
+    return DialogueEngine(domain, load_rules(bot_dir), actions, clients,
+                          greet_on_start=load_greet_on_start(bot_dir), desk=desk,
+                          fallback=load_bot_fallback_settings(bot_dir, domain.intents),
+                          policy=policy, stories=load_story_policy(
+                              bot_dir, domain, max_history=policy.max_history))

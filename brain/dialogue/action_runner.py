@@ -100,6 +100,8 @@ class ActionRunner:
                     accepted, value = self.validate(turn, name, value)
                 if accepted:
                     turn.apply(SlotSet(name=name, value=value))
+                elif name in turn.extracted and turn.tracker.slots.get(name) is not None:
+                    turn.apply(SlotSet(name=name, value=None))  # set before the form ran
             return None
         checked = self._check_form(turn, form, candidates, rasa)
         if checked is None:

@@ -36,6 +36,7 @@ from brain.dialogue.events import (
     FormDeactivated,
     HandoffStarted,
     SessionStarted,
+    SlotSet,
     UserUttered,
 )
 from brain.dialogue.fallback import (
@@ -63,6 +64,7 @@ from brain.dialogue.responses import ResponseRenderer
 from brain.dialogue.retrieval import utter_retrieved
 from brain.dialogue.rule_matching import LogRecord, predict_next
 from brain.dialogue.rules import Rule
+from brain.dialogue.slot_filling import extracted_values
 from brain.dialogue.tracker import Tracker
 from brain.fallback_settings import FallbackSettings
 from brain.policy_settings import PolicySettings
@@ -142,6 +144,9 @@ class DialogueEngine:
         parse = message.parse
         understood = not (parse.get("nlu_fallback") or parse.get("ambiguous"))
         previous, begun = tracker.fallback_stage, tracker.event_count
+        for name, value in extracted_values(self.domain, tracker, message).items():
+            turn.apply(SlotSet(timestamp=message.timestamp, name=name, value=value))
+            turn.extracted.add(name)
         if understood:
             tracker.reset_fallback()  # counted again below if the turn does not serve
         if self._handoff_requested(turn, message):
@@ -275,6 +280,9 @@ class _Turn:
         self.actions: list[str] = []
         self.asked_form = False
         self.change: HandoffChange | None = None
+        # Slots the message set by the domain's mappings before anything ran (a form that
+        # then rejects such a value empties the slot again).
+        self.extracted: set[str] = set()
         self.log: list[LogRecord] = []
         self.log.append(LogRecord("intent", message.intent, dict(tracker.slots),
                                   tracker.active_form, session_start,

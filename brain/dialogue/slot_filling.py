@@ -11,7 +11,8 @@ from brain.dialogue.domain import Domain, Slot, SlotMapping
 from brain.dialogue.events import UserUttered
 from brain.dialogue.tracker import Tracker
 
-__all__ = ["NLU_FALLBACK", "coerce_slot_value", "mapped_values", "mapping_intent"]
+__all__ = ["NLU_FALLBACK", "coerce_slot_value", "extracted_values", "mapped_values",
+           "mapping_intent"]
 
 NLU_FALLBACK = "nlu_fallback"
 
@@ -34,6 +35,24 @@ def mapped_values(domain: Domain, tracker: Tracker, message: UserUttered, *,
             if value is not None:
                 found[slot.name] = value
                 break
+    return found
+
+
+def extracted_values(domain: Domain, tracker: Tracker, message: UserUttered) -> dict[str, Any]:
+    """What every user message sets, form or not: Rasa's ``action_extract_slots``, where
+    slot mappings are global. The values of mappings that apply (their conditions hold),
+    in the slot's type; a value that does not fit is left out (a form asking for that slot
+    says why), and so is a value the slot already holds. The active form's own slots are
+    left to the form, which validates them as it takes them."""
+    form = domain.forms.get(tracker.active_form or "")
+    own = set(form.required_slots) if form else set()
+    found: dict[str, Any] = {}
+    for name, raw in mapped_values(domain, tracker, message).items():
+        if name in own:
+            continue
+        value, reason = coerce_slot_value(domain.slots[name], raw)
+        if reason is None and value != tracker.slots.get(name):
+            found[name] = value
     return found
 
 

@@ -9,12 +9,8 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-from brain.actions import load_actions
-from brain.bot import Bot
+from brain.bot import Bot, load_engine
 from brain.conversation_tests import load_stories, run_story
-from brain.dialogue.domain_reader import load_domain
-from brain.dialogue.engine import DialogueEngine
-from brain.dialogue.rules import load_rules
 from tests.conftest import FIXTURES
 
 RASA_BOT = FIXTURES / "bots" / "rasa_sdk_bot"
@@ -35,8 +31,7 @@ class PayloadsOnly:
 
 
 def rasa_bot(bot_dir: Path = RASA_BOT) -> Bot:
-    engine = DialogueEngine(load_domain(bot_dir), load_rules(bot_dir), load_actions(bot_dir))
-    return Bot(PayloadsOnly(), engine)  # type: ignore[arg-type]
+    return Bot(PayloadsOnly(), load_engine(bot_dir))  # type: ignore[arg-type]
 
 
 def story_failures(bot: Bot, bot_dir: Path = RASA_BOT) -> dict[str, list[str]]:

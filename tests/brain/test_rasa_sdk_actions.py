@@ -60,13 +60,15 @@ def test_an_action_sees_parleys_tracker_through_rasa_sdks_tracker(bot: Bot) -> N
     [seen] = _say(bot, tracker, '/debug{"order_id": "ord-7"}', at=1_010.0, channel="telegram")
     answer = ast.literal_eval(seen)
     assert {k: v for k, v in answer.items() if k != "event_types"} == {
-        "sender_id": "telegram:bot1:42", "order_id": "ORD-1001", "entities": ["ord-7"],
+        # The slot mapping is global, as in Rasa: the new message's order number set it.
+        "sender_id": "telegram:bot1:42", "order_id": "ord-7", "entities": ["ord-7"],
         "intent": "debug", "text": '/debug{"order_id": "ord-7"}', "active_loop": None,
         "latest_action": "action_listen", "paused": False, "channel": "telegram",
         "forms": ["return_form"]}
-    # Rasa's log: action_listen before each user message; the running action not yet in it
-    assert answer["event_types"] == ["session_started", "action", "user", "action", "bot",
-                                     "slot", "slot", "action", "user"]
+    # Rasa's log: action_listen before each user message, the slots its entities set after
+    # it; the running action not yet in it
+    assert answer["event_types"] == ["session_started", "action", "user", "slot", "action",
+                                     "bot", "slot", "slot", "action", "user", "slot"]
 
 
 def test_dispatcher_messages_map_onto_parleys_messages() -> None:
