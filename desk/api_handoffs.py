@@ -119,11 +119,11 @@ async def _reply(request: web.Request) -> web.Response:
     if isinstance(record, web.Response):
         return record
     reply = await body(request, _Reply)
+    if len(reply.text) > MAX_TEXT:  # as written, the way the schema's maxLength counts
+        return error(400, f"the message has {len(reply.text)} characters; at most {MAX_TEXT}")
     text = reply.text.strip()
     if not text:
         return error(400, "the message is empty")
-    if len(text) > MAX_TEXT:
-        return error(400, f"the message has {len(text)} characters; at most {MAX_TEXT}")
     client_id = reply.client_message_id or uuid.uuid4().hex
     if not _CLIENT_ID.fullmatch(client_id):
         return error(400, "client_message_id: 1 to 100 of A-Z a-z 0-9 _ . : -")

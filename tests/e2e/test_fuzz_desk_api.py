@@ -356,6 +356,17 @@ def test_the_audit_log_refuses_what_is_no_whole_number_it_can_page_by(desk: Desk
     assert answer.status_code == 200, answer.text
 
 
+def test_a_reply_over_the_documented_length_is_a_400_however_it_is_padded(
+        desk: Desk) -> None:
+    """The document's maxLength counts the text as sent: 4096 characters and a leading
+    tab is too long, though stripped it would fit (schemathesis found it accepted)."""
+    path = f"{desk.url}/desk/api/handoffs/{desk.handoffs['held']}/messages"
+    answer = requests.post(path, json={"text": "\t" + "a" * 4096}, headers=desk.headers,
+                           timeout=10)
+    assert answer.status_code == 400, answer.text
+    assert answer.json()["error"] == "the message has 4097 characters; at most 4096"
+
+
 def test_a_malformed_body_is_a_400_whatever_it_holds(desk: Desk) -> None:
     """The 400 names what is wrong with the body, even when that is an unknown field with
     a line break in its name (from anyone: the login needs no credentials)."""
