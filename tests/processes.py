@@ -187,8 +187,14 @@ def run_parley(*args: str, env: dict[str, str] | None = None,
     return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
 
 
+# What running a bot leaves in its folder: models, reports, the desk's SQLite file and the
+# key made for it. A copy for a test leaves them behind: a test starts from the bot's files.
+RUNTIME_STATE = shutil.ignore_patterns("models", "reports", "__pycache__", "parley.db*",
+                                       ".parley")
+
+
 def copy_bot(bot: Path, tmp_path: Path) -> Path:
-    """A copy of a bot folder without its models and reports (so a command trains)."""
+    """A copy of a bot folder without what running it left there (so a command trains)."""
     copy = tmp_path / bot.name
-    shutil.copytree(bot, copy, ignore=shutil.ignore_patterns("models", "reports", "__pycache__"))
+    shutil.copytree(bot, copy, ignore=RUNTIME_STATE)
     return copy

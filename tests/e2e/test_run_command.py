@@ -21,7 +21,7 @@ import pytest
 
 from gateway.embedded_redis import valkey_binary
 from tests.conftest import REPO
-from tests.processes import free_port
+from tests.processes import RUNTIME_STATE, free_port
 
 from .webchat_client import ChatClient, browser_session
 
@@ -35,8 +35,7 @@ GREETING = ("Hi! I'm the shop's assistant. I can track an order, start a refund,
 class ParleyRun:
     def __init__(self, tmp: Path, *args: str, model: Path | None = None) -> None:
         self.bot = tmp / "support_bot"
-        shutil.copytree(REPO / "examples" / "support_bot", self.bot,
-                        ignore=shutil.ignore_patterns("models", "__pycache__"))
+        shutil.copytree(REPO / "examples" / "support_bot", self.bot, ignore=RUNTIME_STATE)
         if model is not None:
             (self.bot / "models").mkdir()
             shutil.copy(model, self.bot / "models" / model.name)
@@ -55,7 +54,11 @@ class ParleyRun:
         deadline = time.monotonic() + STARTUP_SECONDS
         while "Parley is running" not in self.output():
             if self.process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"parley run did not start:\n{self.output()[-3000:]}")
+                said = self.output()[-3000:]
+                self.process.kill()
+                self.process.wait()
+                self._out.close()
+                raise RuntimeError(f"parley run did not start:\n{said}")
             time.sleep(0.5)
 
     def output(self) -> str:
