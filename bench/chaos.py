@@ -321,8 +321,13 @@ def main() -> int:
             train_model(load_training_data(BOT), load_nlu_config(BOT)), workdir / "model.tar.gz")
         bus = RedisServer(workdir, args.appendfsync)
         env = {k: v for k, v in os.environ.items() if not k.startswith("PARLEY_")}
+        # A copy of the bot: the desk's SQLite file (parley.db) is made in the bot folder,
+        # and must not be left in the repository's example.
+        bot = workdir / BOT.name
+        shutil.copytree(BOT, bot, ignore=shutil.ignore_patterns(
+            "models", "reports", "__pycache__", "parley.db*", ".parley"))
         env.update(PARLEY_REDIS_URL=bus.url, PARLEY_WEB_SECRET=SECRET,
-                   PARLEY_WEB_CALLBACK_URL=sink.url, PARLEY_BOT_DIR=str(BOT),
+                   PARLEY_WEB_CALLBACK_URL=sink.url, PARLEY_BOT_DIR=str(bot),
                    PARLEY_MODEL=str(model), PARLEY_ENCRYPTION_KEYS=new_key())
         stack = Stack(env=env, logs=workdir, workers=args.workers)
         offered, happened, stop = Offered(), [], threading.Event()
