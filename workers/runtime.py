@@ -12,6 +12,7 @@ import os
 import threading
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import redis
 
@@ -19,7 +20,7 @@ from brain.bot import Bot
 from brain.handoff.settings import load_desk_settings
 from channels.redaction import Redactor
 from integrations import OrdersClient, OrdersSettings
-from workers import metrics
+from workers import liveness, metrics
 from workers.bus import HEARTBEAT_KEY
 from workers.conversation_store import ConversationStore
 from workers.handoff_desk import RedisHandoffDesk
@@ -63,7 +64,7 @@ def runtime() -> WorkerRuntime:
     bot.engine.runner.observer = metrics.action_ran  # custom actions run / failed
     metrics.model_serving(bot.nlu.version)
     _publish_to_desk(desk, bot)
-    _start_heartbeat(client)
+    _start_heartbeat(client, settings.health_file)
     leases = LeaseRenewer(client, int(settings.lease_seconds * 1000))
     store = ConversationStore(client, archive_max=settings.archive_max,
                               retention=settings.retention)
@@ -89,16 +90,26 @@ def _publish_to_desk(desk: RedisHandoffDesk, bot: Bot) -> None:
         _log.warning("team settings not published to the desk: %s", exc)
 
 
-def _start_heartbeat(client: redis.Redis) -> None:
+def _start_heartbeat(client: redis.Redis, health_file: Path | None) -> None:
     """Tell gateways (``/readyz``) a worker with a loaded bot is alive: a key that expires
-    unless refreshed every few seconds."""
+    unless refreshed every few seconds; and this pod's probes, through ``health_file``
+    (``workers.liveness``), touched whether or not Redis answers."""
 
     def beat() -> None:
+        unwritable = False
         while True:
             try:
                 client.set(HEARTBEAT_KEY, os.getpid(), ex=15)
             except redis.RedisError:
                 pass  # Redis is down: the key expires and readiness says so
+            if health_file is not None:
+                try:
+                    liveness.touch(health_file)
+                    unwritable = False
+                except OSError as exc:
+                    if not unwritable:  # once per outage, not every 5 s
+                        _log.error("cannot touch the health file %s: %s", health_file, exc)
+                    unwritable = True
             time.sleep(5)
 
     threading.Thread(target=beat, daemon=True, name="parley-heartbeat").start()

@@ -42,6 +42,8 @@ class WorkerSettings:
     archive_max: int = 1_000_000
     redact_kinds: frozenset[str] = ALL_KINDS
     retention: RetentionSettings = field(default_factory=RetentionSettings)
+    # PARLEY_WORKER_HEALTH_PATH: touched by every live process (workers.liveness); unset: none.
+    health_file: Path | None = None
 
     def __repr__(self) -> str:
         parsed = urlparse(self.redis_url)
@@ -67,7 +69,18 @@ class WorkerSettings:
                    visibility_timeout=_seconds(env, "PARLEY_VISIBILITY_TIMEOUT", 30.0),
                    prefetch_multiplier=_count(env, "PARLEY_WORKER_PREFETCH", 1),
                    archive_max=_archive_max(env), redact_kinds=_redact_kinds(env),
-                   retention=_retention(env))
+                   retention=_retention(env), health_file=_health_file(env))
+
+
+def _health_file(env: Mapping[str, str]) -> Path | None:
+    raw = (env.get("PARLEY_WORKER_HEALTH_PATH") or "").strip()
+    if not raw:
+        return None
+    path = Path(raw)
+    if not path.parent.is_dir():
+        raise WorkerSettingsError(f"PARLEY_WORKER_HEALTH_PATH must be a file in an existing "
+                                  f"folder, got {raw!r}")
+    return path
 
 
 def _seconds(env: Mapping[str, str], name: str, default: float) -> float:

@@ -3,8 +3,9 @@ Kubernetes ``KUBE_VERSION`` (kubernetes-validate's bundled schemas, strict: an u
 field fails) or, for the custom resources Parley uses (KEDA, Prometheus Operator), has
 the fields their CRDs require and no others; and Parley's own rules hold. Each rule is a
 function from the built objects to its problems, shown to catch a manifest that breaks it
-(``test_each_rule_catches_a_broken_manifest``). The workers' probe is run against a real
-``parley worker``.
+(``test_each_rule_catches_a_broken_manifest``). The workers' probe is run on a health file
+that is missing, fresh and stale (a real worker keeps it fresh:
+tests/integration/test_worker_liveness.py).
 
 ``python -m tests.deploy.test_k8s`` rewrites deploy/monitoring/kubernetes/prometheusrule.yaml
 from deploy/monitoring/prometheus/alerts.yml."""
@@ -22,7 +23,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import redis
 import yaml
 
 from tests.conftest import REPO
@@ -543,60 +543,39 @@ def test_the_network_rule_catches_redis_open_to_others(builds: dict[str, list[Ob
 
 # --------------------------------------------------------------- the workers' probe
 
-def _worker_probe(objects: list[Obj], port: int) -> list[str]:
-    command = list(_container(_one(objects, "Deployment", "parley-worker"))
-                   ["startupProbe"]["exec"]["command"])
-    assert command[0] == "python" and ":9108/" in command[2]
-    return [sys.executable, command[1], command[2].replace(":9108/", f":{port}/")]
+def _worker_probe(objects: list[Obj]) -> tuple[list[str], dict[str, str]]:
+    """The worker's probe command (run with this interpreter) and the environment the
+    container gives it."""
+    container = _container(_one(objects, "Deployment", "parley-worker"))
+    command = list(container["startupProbe"]["exec"]["command"])
+    assert command[:3] == ["python", "-m", "workers.liveness"]
+    assert all(container[p]["exec"]["command"] == command
+               for p in ("readinessProbe", "livenessProbe"))
+    env = {e["name"]: e["value"] for e in container["env"] if "value" in e}
+    return [sys.executable, *command[1:]], env
 
 
-def test_the_worker_probe_passes_once_the_model_is_loaded(
-        builds: dict[str, list[Obj]], bot_model: Path, clean_redis: redis.Redis,
-        tmp_path: Path) -> None:
-    from tests.deploy.metered_worker import MeteredWorker
+def test_the_worker_probe_reads_the_health_file_the_workers_touch(
+        builds: dict[str, list[Obj]], tmp_path: Path) -> None:
+    """Missing (no process has loaded the bot), fresh, then older than the probe allows
+    (tests/integration/test_worker_liveness.py has a real worker keep it fresh)."""
+    from workers.liveness import touch
 
-    def probe(port: int) -> int:
-        return subprocess.run(_worker_probe(builds["prod"], port), capture_output=True,
+    command, env = _worker_probe(builds["prod"])
+    assert env["PARLEY_WORKER_HEALTH_PATH"].startswith("/tmp/")  # the one writable mount
+    health = tmp_path / "alive"
+    run_env = {**os.environ, "PARLEY_WORKER_HEALTH_PATH": str(health)}
+
+    def probe() -> int:
+        return subprocess.run(command, cwd=REPO, env=run_env, capture_output=True,
                               timeout=10, check=False).returncode
 
-    worker = MeteredWorker(bot_model, tmp_path / "worker.log", concurrency=1)
-    try:
-        deadline = time.monotonic() + 60
-        while probe(worker.port) != 0:
-            assert time.monotonic() < deadline, (tmp_path / "worker.log").read_text()[-2000:]
-            time.sleep(0.5)
-    finally:
-        worker.stop()
-    assert probe(worker.port) != 0  # nothing serves the port any more
-
-
-def test_the_worker_probe_fails_without_a_loaded_model(builds: dict[str, list[Obj]],
-                                                       tmp_path: Path) -> None:
-    """A metrics endpoint whose processes have not loaded the bot yet (no live model)."""
-    from tests.processes import free_port
-
-    page = tmp_path / "metrics"
-    page.write_text("# TYPE parley_worker_bus_up gauge\nparley_worker_bus_up 1.0\n")
-    port = free_port()
-    server = subprocess.Popen([sys.executable, "-m", "http.server", str(port), "--bind",
-                               "127.0.0.1", "--directory", str(tmp_path)],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        command = _worker_probe(builds["prod"], port)
-        deadline = time.monotonic() + 10
-        while subprocess.run([sys.executable, "-c", "import urllib.request as u; u.urlopen("
-                              f"'http://127.0.0.1:{port}/metrics')"], capture_output=True,
-                             check=False).returncode != 0:
-            assert time.monotonic() < deadline
-            time.sleep(0.1)
-        assert subprocess.run(command, capture_output=True, check=False).returncode == 1
-        page.write_text('parley_worker_model_info{model="m"} 0.0\n')
-        assert subprocess.run(command, capture_output=True, check=False).returncode == 1
-        page.write_text('parley_worker_model_info{model="m"} 1.0\n')
-        assert subprocess.run(command, capture_output=True, check=False).returncode == 0
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
+    assert probe() == 1
+    touch(health)
+    assert probe() == 0
+    stale = time.time() - 31
+    os.utime(health, (stale, stale))
+    assert probe() == 1
 
 
 # ----------------------------------------------------------------- the rule copy
