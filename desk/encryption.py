@@ -230,6 +230,24 @@ def _read_key_file(path: Path, subject: str) -> list[str]:
     return keys
 
 
+def _make_key_file(path: Path) -> bool:
+    """A new key in ``path`` (0600, in a 0700 folder git ignores); False if another process
+    made it first."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    ignore = path.parent / ".gitignore"
+    if not ignore.exists():
+        ignore.write_text("# Parley's local secrets: never commit them\n*\n", "utf-8")
+    try:
+        handle = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return False
+    with os.fdopen(handle, "w", encoding="ascii") as out:
+        out.write(new_key() + "\n")
+        out.flush()
+        os.fsync(out.fileno())
+    return True
+
+
 def ensure_key_file(bot_dir: Path) -> tuple[Path, KeyRing, bool]:
     """The ring of the bot folder's generated key file (:data:`KEY_FILE`), made when
     missing: a new key, the file readable by its owner only (0600, in a 0700 folder that
@@ -238,20 +256,13 @@ def ensure_key_file(bot_dir: Path) -> tuple[Path, KeyRing, bool]:
     path = bot_dir / KEY_FILE
     created = False
     if not path.exists():
-        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        ignore = path.parent / ".gitignore"
-        if not ignore.exists():
-            ignore.write_text("# Parley's local secrets: never commit them\n*\n", "utf-8")
         try:
-            handle = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            pass
-        else:
-            with os.fdopen(handle, "w", encoding="ascii") as out:
-                out.write(new_key() + "\n")
-                out.flush()
-                os.fsync(out.fileno())
-            created = True
+            created = _make_key_file(path)
+        except OSError as exc:  # a read-only bot folder (a container's image), a full disk
+            raise EncryptionKeyError(
+                f"cannot make the key file {path} for the desk's records: "
+                f"{exc.strerror or exc}; set PARLEY_ENCRYPTION_KEYS (make a key with "
+                "`parley privacy new-key`) or PARLEY_ENCRYPTION_KEYS_FILE") from None
     ring = KeyRing.from_keys(_read_key_file(path, f"the key file {path}"),
                              source=f"the key file {path}")
     return path, ring, created

@@ -136,3 +136,18 @@ def test_the_bot_folders_key_is_made_once_for_its_owner_only(tmp_path: Path) -> 
     assert (again_path, again, created_again) == (path, ring, False)
     # the file is in PARLEY_ENCRYPTION_KEYS_FILE's format: production can take it as it is
     assert ring_from_env({"PARLEY_ENCRYPTION_KEYS_FILE": str(path)}) == ring
+
+
+def test_a_bot_folder_where_no_key_can_be_made_is_one_line_saying_what_to_set(
+        tmp_path: Path) -> None:
+    """A read-only bot folder (the image's /app/bot): here, .parley is a file, so the key's
+    folder cannot be made (root ignores permissions, so a chmod would not show it)."""
+    (tmp_path / KEY_FILE).parent.write_text("not a folder")
+    with pytest.raises(EncryptionKeyError) as caught:
+        ensure_key_file(tmp_path)
+    message = str(caught.value)
+    assert message.startswith(f"cannot make the key file {tmp_path / KEY_FILE} for the desk's "
+                              "records: ")
+    assert message.endswith("set PARLEY_ENCRYPTION_KEYS (make a key with `parley privacy "
+                            "new-key`) or PARLEY_ENCRYPTION_KEYS_FILE")
+    assert "\n" not in message
