@@ -12,9 +12,8 @@ Rasa writes them in ``policies:`` (``MemoizationPolicy``/``AugmentedMemoizationP
 
 ``max_history`` comes from a memoization policy, else from ``TEDPolicy`` (``brain.rasa_config``).
 ``core_fallback_threshold`` is kept as Rasa wrote it but means nothing to Parley's
-deterministic policies, so ``dialogue:`` has no such key. ``load_policy_settings`` reads
-``policies`` and ``dialogue`` only; ``brain.nlu.config`` checks the whole file with
-``read_policy_settings``.
+deterministic policies, so ``dialogue:`` has no such key. ``brain.nlu.config`` reads the
+file and calls ``read_policy_settings``.
 """
 
 from __future__ import annotations
@@ -23,9 +22,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from brain.errors import BotDataError, Problem
-from brain.rasa_config import RasaConfig, read_rasa_config
-from brain.yaml_source import YamlMap, load_yaml_file
+from brain.errors import Problem
+from brain.rasa_config import RasaConfig
+from brain.yaml_source import YamlMap
 
 __all__ = ["PolicySettings", "load_policy_settings", "read_policy_settings"]
 
@@ -48,23 +47,12 @@ class PolicySettings:
 
 
 def load_policy_settings(bot_dir: Path) -> PolicySettings:
-    """``config.yml``'s dialogue settings (defaults when absent); a bad value is an error
-    naming file and line. Pure: notices are ``brain.nlu.config.load_config_notices``'s."""
-    path = bot_dir / "config.yml"
-    if not path.exists():
-        return PolicySettings()
-    shown = str(path)
-    document = load_yaml_file(path, display_path=shown)
-    if document is None:
-        return PolicySettings()
-    if not isinstance(document, YamlMap):
-        raise BotDataError([Problem(shown, 1, "config.yml must be a mapping")])
-    problems: list[Problem] = []
-    rasa = read_rasa_config(document, shown, problems)
-    settings = read_policy_settings(document, shown, rasa, problems, [])
-    if problems:
-        raise BotDataError(sorted(problems, key=lambda p: p.line or 0))
-    return settings
+    """``config.yml``'s dialogue settings (defaults when absent); a bad value anywhere in
+    the file is an error naming file and line. The file is read once, by
+    ``brain.nlu.config``, which keeps these settings with the rest of it."""
+    from brain.nlu.config import load_dialogue_settings  # it imports this module
+
+    return load_dialogue_settings(bot_dir)
 
 
 def read_policy_settings(document: YamlMap, shown: str, rasa: RasaConfig,

@@ -155,8 +155,9 @@ def validate_bot(bot_dir: Path, *, require_domain: bool = True) -> ValidationRep
     found.warnings.extend(warnings)
     _check_slots(domain, source, found)
     _check_forms(domain, source, found)
-    _check_templates(domain, source, _values_from_actions(bot_dir, domain.responses), found)
-    _check_unused_responses(domain, source, rules, stories, bot_dir, found)
+    action_code = _action_texts(bot_dir)  # read once, for both checks
+    _check_templates(domain, source, _values_from_actions(action_code, domain.responses), found)
+    _check_unused_responses(domain, source, rules, stories, action_code, found)
     if data is not None:
         _check_intents(domain, source, data, found)
         _check_retrieval(domain, source, data, found)
@@ -322,7 +323,8 @@ def _action_texts(bot_dir: Path) -> list[str]:
     return texts
 
 
-def _values_from_actions(bot_dir: Path, responses: Iterable[str]) -> dict[str, set[str] | None]:
+def _values_from_actions(action_code: list[str], responses: Iterable[str]
+                         ) -> dict[str, set[str] | None]:
     """The placeholder values the bot's actions pass each response, read from their syntax
     trees: Parley's ``dispatcher.utter("utter_x", carrier=...)`` and rasa_sdk's
     ``dispatcher.utter_message(response="utter_x", status=...)``. A name built at run time
@@ -330,7 +332,7 @@ def _values_from_actions(bot_dir: Path, responses: Iterable[str]) -> dict[str, s
     variable for every response; ``**values`` lets a response use any name."""
     names = list(responses)
     passed: dict[str, set[str] | None] = {name: set() for name in names}
-    for text in _action_texts(bot_dir):
+    for text in action_code:
         try:
             tree = ast.parse(text)
         except (SyntaxError, ValueError):
@@ -376,7 +378,7 @@ def _utter_targets(call: ast.Call, names: list[str]) -> list[str]:
 
 
 def _check_unused_responses(domain: Domain, source: DomainSource, rules: list[Rule],
-                            stories: list[StoryFragment], bot_dir: Path,
+                            stories: list[StoryFragment], action_code: list[str],
                             found: _Findings) -> None:
     used = set(_BUILTIN_RESPONSES)
     used |= {s.value for r in rules for s in r.all_steps if s.kind == "action"}
@@ -385,7 +387,7 @@ def _check_unused_responses(domain: Domain, source: DomainSource, rules: list[Ru
     for form in domain.forms.values():
         for slot in form.required_slots:
             used |= {f"utter_ask_{slot}", f"utter_ask_{form.name}_{slot}", f"utter_invalid_{slot}"}
-    for text in _action_texts(bot_dir):
+    for text in action_code:
         used |= set(re.findall(r"utter_\w+", text))
         prefixes = re.findall(r"(utter_\w*)\{", text)  # f"utter_order_{status}"
         used |= {n for n in domain.responses if any(n.startswith(p) for p in prefixes)}

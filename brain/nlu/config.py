@@ -40,8 +40,8 @@ from brain.policy_settings import PolicySettings, read_policy_settings
 from brain.rasa_config import RASA_KEYS, RasaConfig, read_rasa_config
 from brain.yaml_source import YamlMap, load_yaml_file
 
-__all__ = ["NluConfig", "format_notice", "load_config_notices", "load_greet_on_start",
-           "load_nlu_config"]
+__all__ = ["NluConfig", "format_notice", "load_config_notices", "load_dialogue_settings",
+           "load_greet_on_start", "load_nlu_config"]
 
 _DIMENSIONS = frozenset({"time", "number", "amount_of_money"})
 _PARLEY_KEYS = ("language", "timezone", "nlu", "dialogue", "greet_on_start")
@@ -94,6 +94,12 @@ def load_greet_on_start(bot_dir: Path) -> bool:
     """``config.yml``'s ``greet_on_start`` (true when absent): whether the bot says
     ``utter_conversation_start`` when a conversation opens. The whole file is checked."""
     return _load(bot_dir).greet_on_start
+
+
+def load_dialogue_settings(bot_dir: Path) -> PolicySettings:
+    """``config.yml``'s dialogue settings (``brain.policy_settings``); the whole file is
+    checked."""
+    return _load(bot_dir).policy
 
 
 def load_config_notices(bot_dir: Path) -> tuple[Problem, ...]:
